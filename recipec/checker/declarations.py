@@ -1,0 +1,398 @@
+"""Model, source and persona blocks -> program.Model, program.DataSource, program.Persona."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from recipec import nodes as n
+from recipec import program as p
+from recipec.checker.conditions import condition
+from recipec.checker.context import Context, Invalid, kind_of, literal
+from recipec.diagnostics import did_you_mean
+from recipec.source import Span
+
+MODEL_SETTINGS = {
+    "file": '"models/NAME.gguf"',
+    "sha256": '"<64 hex digits>"',
+    "context": "2048",
+    "threads": "2",
+    "gpu_layers": "0",
+    "batch": "512",
+    "chat_template": '"..."',
+    "temperature": "0.8",
+    "top_p": "0.95",
+    "top_k": "40",
+    "min_p": "0.05",
+    "repeat_penalty": "1.1",
+    "max_tokens": "512",
+}
+SAMPLING = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens")
+
+
+def model(ctx: Context, block: n.Block) -> p.Model:
+    s = ctx.settings(block, MODEL_SETTINGS, required=("file", "sha256"))
+    if "file" not in s or "sha256" not in s:
+        raise Invalid(block.name)
+    path = ctx.string(s["file"].value, "file")
+    digest = ctx.string(s["sha256"].value, "sha256").lower()
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        ctx.error("type", "sha256 must be 64 hexadecimal digits", s["sha256"].value.span, "`sha256sum FILE` prints it")
+    found = find_model_file(path, block.span.file)
+    if found is None:
+        ctx.error("file", f"model file '{path}' not found", s["file"].value.span, "fetch the default teacher with `make model`, or point `file` at a GGUF you have")
+    values: dict[str, Any] = {}
+    for name, lo, hi, integer in (
+        ("context", 64, 1 << 20, True),
+        ("threads", 1, 1024, True),
+        ("gpu_layers", -1, 100_000, True),
+        ("batch", 1, 1 << 16, True),
+        ("temperature", 0.0, 10.0, False),
+        ("top_p", 0.0, 1.0, False),
+        ("top_k", 0, 1 << 20, True),
+        ("min_p", 0.0, 1.0, False),
+        ("repeat_penalty", 0.0, 10.0, False),
+        ("max_tokens", 1, 1 << 20, True),
+    ):
+        if name in s:
+            read = ctx.integer if integer else ctx.number
+            try:
+                values[name] = read(s[name].value, name, lo, hi)  # type: ignore[operator]
+            except Invalid:
+                pass
+    if "chat_template" in s:
+        values["chat_template"] = ctx.string(s["chat_template"].value, "chat_template")
+    return p.Model(block.name, str(found or path), digest, span=block.span, **values)
+
+
+def find_model_file(path: str, recipe_file: str) -> Path | None:
+    """A model file is looked up beside the recipe, then in ./models and ../models of it."""
+    given = Path(path)
+    if given.is_absolute():
+        return given if given.is_file() else None
+    here = Path(recipe_file).parent
+    for candidate in (here / given, Path.cwd() / given, Path("models") / given.name, here.parent / "models" / given.name):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+# ---- sources ------------------------------------------------------------------------------
+
+SOURCE_SETTINGS = {
+    "file": '"data/records.jsonl"',
+    "fields": "{ message: string, reply: string }",
+    "format": "chat(user = message, assistant = reply)",
+    "on_error": '"skip"',
+}
+FIELD_TYPES = ("string", "int", "float", "bool")
+
+
+def source(ctx: Context, block: n.Block) -> p.DataSource:
+    s = ctx.settings(block, SOURCE_SETTINGS, required=("file", "fields"))
+    if "file" not in s or "fields" not in s:
+        raise Invalid(block.name)
+    fields = source_fields(ctx, s["fields"].value)
+    path_text = ctx.string(s["file"].value, "file")
+    path = ctx.resolve(path_text, block.span.file)
+    on_error = "stop"
+    if "on_error" in s:
+        on_error = ctx.string(s["on_error"].value, "on_error")
+        if on_error not in ("stop", "skip"):
+            ctx.error("type", 'on_error must be "stop" or "skip"', s["on_error"].value.span)
+    fmt = None
+    if "format" in s:
+        fmt = format_call(ctx, s["format"].value, {f.name for f in fields})
+    if not path.is_file():
+        raise ctx.fail("file", f"data file '{path_text}' not found (looked at {path})", s["file"].value.span)
+    rows, lines, skipped = load_rows(ctx, path, fields, on_error == "skip")
+    return p.DataSource(block.name, str(path), fields, rows, lines, fmt, skipped, block.span)
+
+
+def source_fields(ctx: Context, v: n.Value) -> tuple[p.SourceField, ...]:
+    if not isinstance(v, n.Object):
+        raise ctx.fail("type", f"fields must be an object such as {{ text: string }}, not {kind_of(v)}", v.span)
+    out = []
+    for f in v.fields:
+        if not (isinstance(f.value, n.Ref) and f.value.dotted in FIELD_TYPES):
+            ctx.error("type", f"source field '{f.name}' must have a plain type: {', '.join(FIELD_TYPES)}", f.value.span)
+            continue
+        out.append(p.SourceField(f.name, f.value.dotted, f.optional))
+    return tuple(out)
+
+
+_PY_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "int": (int,), "float": (int, float), "bool": (bool,)}
+
+
+def load_rows(
+    ctx: Context, path: Path, fields: tuple[p.SourceField, ...], skip: bool
+) -> tuple[tuple[dict[str, Any], ...], tuple[int, ...], tuple[tuple[int, str], ...]]:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ctx.fail("file", f"cannot read {path}: {exc.strerror}", Span(str(path), 0, 0, 0, 0)) from None
+    rows, lines, skipped = [], [], []
+    records = _csv_rows(data) if path.suffix.lower() == ".csv" else _jsonl_rows(data)
+    for line, record in records:
+        problem = record if isinstance(record, str) else _row_problem(record, fields)
+        if problem is None:
+            assert isinstance(record, dict)
+            rows.append({f.name: record.get(f.name) for f in fields})
+            lines.append(line)
+        elif skip:
+            skipped.append((line, problem))
+        else:
+            ctx.error("data", problem, Span(str(path), line, 1, line, 2), 'fix the row, or add `on_error = "skip"` to the source')
+    return tuple(rows), tuple(lines), tuple(skipped)
+
+
+def _jsonl_rows(data: bytes) -> list[tuple[int, dict[str, Any] | str]]:
+    out: list[tuple[int, dict[str, Any] | str]] = []
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            out.append((number, f"malformed JSON: {exc.args[0].split(':')[0]}"))
+            continue
+        out.append((number, value if isinstance(value, dict) else "a row must be a JSON object"))
+    return out
+
+
+def _csv_rows(data: bytes) -> list[tuple[int, dict[str, Any] | str]]:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return [(1, "the file is not UTF-8 text")]
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    out: list[tuple[int, dict[str, Any] | str]] = []
+    for row in reader:
+        out.append((reader.line_num, {k: v for k, v in row.items() if k is not None}))
+    return out
+
+
+def _row_problem(record: dict[str, Any], fields: tuple[p.SourceField, ...]) -> str | None:
+    for f in fields:
+        value = record.get(f.name)
+        if value is None or value == "":
+            if not f.optional:
+                return f"missing field '{f.name}'"
+            continue
+        if isinstance(value, str) and f.type != "string":
+            value = _from_csv(value, f.type)
+            record[f.name] = value
+        if value is None or not isinstance(value, _PY_TYPES[f.type]) or (f.type != "bool" and isinstance(value, bool)):
+            return f"field '{f.name}' must be {f.type}, not {type(record.get(f.name)).__name__}"
+    return None
+
+
+def _from_csv(text: str, kind: str) -> Any:
+    try:
+        if kind == "int":
+            return int(text)
+        if kind == "float":
+            return float(text)
+    except ValueError:
+        return None
+    return {"true": True, "false": False}.get(text.lower()) if kind == "bool" else None
+
+
+FORMAT_ROLES = {
+    "chat": (("user", "assistant"), ("system",)),
+    "instruction": (("instruction", "response"), ("input", "system")),
+    "preference": (("prompt", "chosen", "rejected"), ("system",)),
+}
+
+
+def format_call(ctx: Context, v: n.Value, field_names: set[str]) -> p.Format:
+    if not isinstance(v, n.Call) or v.name not in FORMAT_ROLES:
+        hint = did_you_mean(v.name, FORMAT_ROLES) if isinstance(v, n.Call) else None
+        raise ctx.fail("type", "format must be chat(...), instruction(...) or preference(...)", v.span, hint)
+    required, optional = FORMAT_ROLES[v.name]
+    roles, system = [], None
+    for arg in v.args:
+        if not isinstance(arg, n.Keyword):
+            ctx.error("type", f"{v.name}(...) takes role = field arguments, e.g. {required[0]} = message", arg.span)
+            continue
+        if arg.name not in required + optional:
+            ctx.error("type", f"{v.name}(...) has no role '{arg.name}'", arg.span, did_you_mean(arg.name, required + optional))
+        elif arg.name == "system" and isinstance(arg.value, n.Str):
+            system = arg.value.value
+        elif isinstance(arg.value, n.Ref) and len(arg.value.parts) == 1:
+            name = arg.value.parts[0]
+            if name not in field_names:
+                ctx.error("undefined-name", f"no field '{name}' to use as {arg.name}", arg.value.span, did_you_mean(name, field_names))
+            roles.append((arg.name, name))
+        else:
+            ctx.error("type", f"{arg.name} must name a field", arg.value.span)
+    for role in required:
+        if role not in dict(roles):
+            ctx.error("missing-setting", f"{v.name}(...) needs {role} = FIELD", v.span)
+    return p.Format(v.name, tuple(roles), system)
+
+
+# ---- personas -----------------------------------------------------------------------------
+
+SAMPLERS = ("choice", "int", "float", "normal", "bool", "lines", "column")
+
+
+def persona(ctx: Context, block: n.Block) -> p.Persona:
+    attributes: list[tuple[str, p.Sampler]] = []
+    requires: list[p.Cond] = []
+    for stmt in block.body:
+        known = [name for name, _ in attributes]
+        resolve = _attribute_resolver(ctx, known)
+        try:
+            if isinstance(stmt, n.Assign):
+                if stmt.name in known:
+                    ctx.error("duplicate-name", f"attribute '{stmt.name}' is defined twice", stmt.span)
+                    continue
+                attributes.append((stmt.name, sampler(ctx, stmt.value, resolve)))
+            elif isinstance(stmt, n.Require):
+                requires.append(condition(ctx, stmt.cond, resolve))
+        except Invalid:
+            continue
+    result = p.Persona(block.name, tuple(attributes), tuple(requires), block.span)
+    if requires:
+        try:
+            p.sample_persona(result, random.Random(0), budget=20_000)
+        except p.Unsatisfiable:
+            ctx.error("persona", f"persona '{block.name}': no sample meets its `require` constraints (20000 tries)", block.name_span, "loosen a `require`, or widen an attribute's distribution")
+    return result
+
+
+def _attribute_resolver(ctx: Context, known: list[str]):  # type: ignore[no-untyped-def]
+    def resolve(ref: n.Ref) -> tuple[str, ...]:
+        parts = ref.parts[1:] if ref.parts[0] == "persona" and len(ref.parts) > 1 else ref.parts
+        if len(parts) != 1 or parts[0] not in known:
+            raise ctx.fail("undefined-name", f"'{ref.dotted}' is not an attribute defined above", ref.span, did_you_mean(parts[-1], known))
+        return (parts[0],)
+
+    return resolve
+
+
+def sampler(ctx: Context, v: n.Value, resolve: Any) -> p.Sampler:
+    if isinstance(v, n.IfValue):
+        cond = condition(ctx, v.cond, resolve)
+        return p.When(cond, sampler(ctx, v.then, resolve), sampler(ctx, v.else_, resolve))
+    if isinstance(v, n.Str | n.Num | n.Bool):
+        return p.Const(v.value)
+    if not isinstance(v, n.Call) or v.name not in _SAMPLERS:
+        hint = did_you_mean(v.name, SAMPLERS) if isinstance(v, n.Call) else None
+        raise ctx.fail("type", f"an attribute must be a literal or a sampler ({', '.join(SAMPLERS)}), not {kind_of(v)}", v.span, hint)
+    return _SAMPLERS[v.name](ctx, v)
+
+
+def _choice(ctx: Context, call: n.Call) -> p.Sampler:
+    values, weights = [], []
+    for a in call.positional:
+        if isinstance(a, n.Weighted):
+            values.append(literal(ctx, a.value))  # type: ignore[arg-type]
+            weights.append(ctx.number(a.weight, "a weight", 0))  # type: ignore[arg-type]
+        else:
+            values.append(literal(ctx, a))  # type: ignore[arg-type]
+            weights.append(1.0)
+    if not values or sum(weights) <= 0:
+        raise ctx.fail("persona", "choice(...) needs at least one value with a positive weight", call.span)
+    return p.Choice(tuple(values), tuple(weights))
+
+
+def _range_of(ctx: Context, call: n.Call, integer: bool) -> tuple[float, float]:
+    ranges = [a for a in call.positional if isinstance(a, n.Range)]
+    if len(ranges) != 1:
+        raise ctx.fail("persona", f"{call.name}(...) needs a range, e.g. {call.name}(18..25)", call.span)
+    lo, hi = ranges[0].lo.value, ranges[0].hi.value
+    if integer and (isinstance(lo, float) or isinstance(hi, float)):
+        raise ctx.fail("persona", "int(...) bounds must be integers", ranges[0].span)
+    if lo > hi:
+        raise ctx.fail("range", f"empty range {lo}..{hi}", ranges[0].span)
+    return float(lo), float(hi)
+
+
+def _uniform(ctx: Context, call: n.Call, integer: bool) -> p.Sampler:
+    lo, hi = _range_of(ctx, call, integer)
+    return p.Uniform(lo, hi, integer)
+
+
+def _normal(ctx: Context, call: n.Call) -> p.Sampler:
+    kw = call.keywords
+    for needed in ("mean", "sd", "clamp"):
+        if needed not in kw:
+            raise ctx.fail("persona", "normal(...) needs mean = M, sd = S, clamp = LO..HI", call.span)
+    clamp = kw["clamp"].value
+    if not isinstance(clamp, n.Range):
+        raise ctx.fail("persona", "clamp must be a range LO..HI", clamp.span)
+    integer = "integer" in kw and ctx.boolean(kw["integer"].value, "integer")
+    mean = ctx.number(kw["mean"].value, "mean")
+    sd = ctx.number(kw["sd"].value, "sd", 0)
+    return p.Normal(mean, sd, float(clamp.lo.value), float(clamp.hi.value), integer)
+
+
+def _bernoulli(ctx: Context, call: n.Call) -> p.Sampler:
+    args = call.positional
+    prob = ctx.number(args[0], "a probability", 0, 1) if args else 0.5  # type: ignore[arg-type]
+    return p.Bernoulli(prob)
+
+
+def _lines(ctx: Context, call: n.Call) -> p.Sampler:
+    args = call.positional
+    if len(args) != 1:
+        raise ctx.fail("persona", 'lines(...) takes one file name, e.g. lines("data/names.txt")', call.span)
+    path = ctx.resolve(ctx.string(args[0], "a file name"), call.span.file)  # type: ignore[arg-type]
+    values = tuple(line.strip() for line in _read_text(ctx, path, args[0].span).splitlines() if line.strip())
+    if not values:
+        raise ctx.fail("persona", f"{path} holds no values", args[0].span)
+    return p.Choice(values, (1.0,) * len(values))
+
+
+def _column(ctx: Context, call: n.Call) -> p.Sampler:
+    args = call.positional
+    if len(args) != 2:
+        raise ctx.fail("persona", 'column(...) takes a file and a column: column("people.csv", "name")', call.span)
+    path = ctx.resolve(ctx.string(args[0], "a file name"), call.span.file)  # type: ignore[arg-type]
+    column = ctx.string(args[1], "a column name")  # type: ignore[arg-type]
+    text = _read_text(ctx, path, args[0].span)
+    values: list[Any] = []
+    if path.suffix.lower() == ".csv":
+        reader = csv.DictReader(io.StringIO(text))
+        if column not in (reader.fieldnames or []):
+            raise ctx.fail("persona", f"{path} has no column '{column}'", args[1].span, did_you_mean(column, reader.fieldnames or []))
+        values = [row[column] for row in reader if row.get(column)]
+    else:
+        for line in text.splitlines():
+            if line.strip():
+                try:
+                    record = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    raise ctx.fail("data", f"{path}: malformed JSON line", args[0].span) from None
+                if isinstance(record, dict) and record.get(column) is not None:
+                    values.append(record[column])
+    if not values:
+        raise ctx.fail("persona", f"{path} has no values in column '{column}'", args[1].span)
+    return p.Choice(tuple(values), (1.0,) * len(values))
+
+
+def _read_text(ctx: Context, path: Path, span: Span) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ctx.fail("file", f"file '{path}' not found", span) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ctx.fail("file", f"cannot read {path}: {exc}", span) from None
+
+
+_SAMPLERS: dict[str, Any] = {
+    "choice": _choice,
+    "int": lambda ctx, call: _uniform(ctx, call, True),
+    "float": lambda ctx, call: _uniform(ctx, call, False),
+    "normal": _normal,
+    "bool": _bernoulli,
+    "lines": _lines,
+    "column": _column,
+}

@@ -1,0 +1,228 @@
+"""Mix blocks -> program.Mix: exact counts and ratios, quotas, filters, splits, output."""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+from recipec import nodes as n
+from recipec import program as p
+from recipec.checker.conditions import condition
+from recipec.checker.context import Context, Invalid
+from recipec.diagnostics import did_you_mean
+
+MIX_SETTINGS = {"total": "500", "retries": "5"}
+PREFERENCE_ONLY = ("dpo",)
+SINGLE_TURN_ONLY = ("alpaca",)
+
+
+def mix(ctx: Context, block: n.Block, prog: dict[str, Any]) -> p.Mix:
+    s = ctx.settings(block, MIX_SETTINGS)
+    total = ctx.integer(s["total"].value, "total", 1) if "total" in s else None
+    retries = ctx.integer(s["retries"].value, "retries", 0, 1000) if "retries" in s else 5
+    takes_nodes = [t for t in block.body if isinstance(t, n.Take)]
+    if not takes_nodes:
+        ctx.error("mix", f"mix '{block.name}' takes nothing", block.name_span, "add `take TASK 100`")
+        raise Invalid(block.name)
+    takes = _takes(ctx, block, takes_nodes, total, prog)
+    origins = {t.origin: t for t in takes}
+    quotas: list[p.QuotaRule] = []
+    for stmt in block.body:
+        if isinstance(stmt, n.Quota):
+            quotas.extend(_quota(ctx, stmt, origins, prog))
+        elif isinstance(stmt, n.Balance):
+            quotas.extend(_balance(ctx, stmt, origins, prog))
+    rules = _filters(ctx, block, prog)
+    mixed = p.Mix(block.name, sum(t.count for t in takes), tuple(takes), tuple(quotas), retries=retries, span=block.span, **rules)
+    _check_formats(ctx, block, mixed, prog)
+    return mixed
+
+
+def _takes(ctx: Context, block: n.Block, nodes: list[n.Take], total: int | None, prog: dict[str, Any]) -> list[p.TakeRule]:
+    percents = [t for t in nodes if t.percent]
+    if percents and total is None:
+        ctx.error("mix", "a percentage needs `total = N` in the mix", percents[0].amount.span)
+        raise Invalid(block.name)
+    fixed = sum(int(t.amount.value) for t in nodes if not t.percent)
+    shares = _percent_counts(ctx, percents, total or 0)
+    out: list[p.TakeRule] = []
+    seen: set[str] = set()
+    for t in nodes:
+        if t.origin in seen:
+            ctx.error("duplicate-name", f"'{t.origin}' is taken twice in this mix", t.span, "use one `take` with a `where`, or a quota")
+            continue
+        seen.add(t.origin)
+        count = shares.get(id(t), 0) if t.percent else _count(ctx, t.amount)
+        out.append(_take(ctx, t, count, prog))
+    if total is not None and fixed + sum(shares.values()) != total:
+        ctx.error("mix", f"the takes add up to {fixed + sum(shares.values())}, but total = {total}", block.name_span, "make the counts (and percentages of the total) add up")
+    return out
+
+
+def _count(ctx: Context, v: n.Num) -> int:
+    if not isinstance(v.value, int) or v.value < 1:
+        raise ctx.fail("mix", f"a take count must be a positive integer, not {v.value}", v.span)
+    return v.value
+
+
+def _percent_counts(ctx: Context, percents: list[n.Take], total: int) -> dict[int, int]:
+    """Largest-remainder rounding, so that 33% + 67% of 100 is exactly 100."""
+    share = {id(t): float(t.amount.value) * total / 100 for t in percents}
+    if sum(float(t.amount.value) for t in percents) > 100 + 1e-9:
+        ctx.error("mix", "the percentages add up to more than 100%", percents[0].span)
+    counts = {k: math.floor(v) for k, v in share.items()}
+    left = round(sum(share.values())) - sum(counts.values())
+    for k in sorted(share, key=lambda k: (-(share[k] - counts[k]), list(share).index(k)))[:left]:
+        counts[k] += 1
+    return counts
+
+
+def _take(ctx: Context, t: n.Take, count: int, prog: dict[str, Any]) -> p.TakeRule:
+    if t.origin in prog["task"]:
+        task = prog["task"][t.origin]
+        where = condition(ctx, t.where, _persona_resolver(ctx, task, prog)) if t.where else None
+        if where is not None:
+            _reachable(ctx, task, where, prog, t.where.span if t.where else t.span)
+        return p.TakeRule(t.origin, True, count, where)
+    if t.origin in prog["source"]:
+        src: p.DataSource = prog["source"][t.origin]
+        where = condition(ctx, t.where, _row_resolver(ctx, src)) if t.where else None
+        available = sum(1 for r in src.rows if where is None or p.holds(where, {"row": r}))
+        if count > available:
+            ctx.error("mix", f"take {count} from '{src.name}', but it holds {available} matching row(s)", t.span)
+        if src.format is None:
+            ctx.error("missing-setting", f"source '{src.name}' is taken into a mix but has no `format`", t.span, "add `format = chat(user = FIELD, assistant = FIELD)` to the source")
+        return p.TakeRule(t.origin, False, count, where)
+    if t.origin in prog["declared"]["task"] or t.origin in prog["declared"]["source"]:
+        raise Invalid(t.origin)  # declared, but it failed to check: already reported
+    known = list(prog["declared"]["task"]) + list(prog["declared"]["source"])
+    raise ctx.fail("undefined-name", f"no task or source named '{t.origin}'", t.span, did_you_mean(t.origin, known))
+
+
+def _persona_resolver(ctx: Context, task: p.Task, prog: dict[str, Any]):  # type: ignore[no-untyped-def]
+    persona: p.Persona | None = prog["persona"].get(task.persona) if task.persona else None
+
+    def resolve(ref: n.Ref) -> tuple[str, ...]:
+        if ref.parts[0] != "persona" or len(ref.parts) != 2:
+            raise ctx.fail("undefined-name", f"'{ref.dotted}': conditions on a task refer to persona.ATTRIBUTE", ref.span)
+        known = [a for a, _ in persona.attributes] if persona else []
+        if ref.parts[1] not in known:
+            who = f"persona '{persona.name}'" if persona else f"task '{task.name}' (it has no persona)"
+            raise ctx.fail("undefined-name", f"{who} has no attribute '{ref.parts[1]}'", ref.span, did_you_mean(ref.parts[1], known))
+        return ref.parts
+
+    return resolve
+
+
+def _row_resolver(ctx: Context, src: p.DataSource):  # type: ignore[no-untyped-def]
+    names = [f.name for f in src.fields]
+
+    def resolve(ref: n.Ref) -> tuple[str, ...]:
+        parts = ref.parts[1:] if ref.parts[0] == "row" else ref.parts
+        if len(parts) != 1 or parts[0] not in names:
+            raise ctx.fail("undefined-name", f"source '{src.name}' has no field '{ref.dotted}'", ref.span, did_you_mean(parts[-1], names))
+        return ("row", parts[0])
+
+    return resolve
+
+
+def _reachable(ctx: Context, task: p.Task, where: p.Cond, prog: dict[str, Any], span: Any) -> None:
+    persona = prog["persona"].get(task.persona) if task.persona else None
+    if persona is None:
+        return
+    try:
+        p.sample_persona(persona, random.Random(0), where, budget=20_000)
+    except p.Unsatisfiable:
+        ctx.error("mix", f"no persona of '{persona.name}' meets `{p.describe(where)}` (20000 samples)", span, "the condition is impossible or too rare to plan; check the persona's distribution")
+
+
+def _quota(ctx: Context, q: n.Quota, origins: dict[str, p.TakeRule], prog: dict[str, Any]) -> list[p.QuotaRule]:
+    take = origins.get(q.origin)
+    if take is None or not take.synthetic:
+        raise ctx.fail("mix", f"a quota needs a task taken in this mix; '{q.origin}' is not", q.span, did_you_mean(q.origin, [t for t, r in origins.items() if r.synthetic]))
+    where = condition(ctx, q.where, _persona_resolver(ctx, prog["task"][q.origin], prog))
+    count = ctx.integer(q.count, "a quota", 0)
+    if q.bound in ("at_least", "exactly") and count > take.count:
+        ctx.error("mix", f"quota {q.bound} {count} is above the {take.count} records taken from '{q.origin}'", q.count.span)
+    if q.bound in ("at_least", "exactly") and count > 0:
+        _reachable(ctx, prog["task"][q.origin], where, prog, q.where.span)
+    return [p.QuotaRule(q.origin, where, q.bound, count, q.span)]
+
+
+def _balance(ctx: Context, b: n.Balance, origins: dict[str, p.TakeRule], prog: dict[str, Any]) -> list[p.QuotaRule]:
+    take = origins.get(b.origin)
+    if take is None or not take.synthetic:
+        raise ctx.fail("mix", f"balance needs a task taken in this mix; '{b.origin}' is not", b.span)
+    path = _persona_resolver(ctx, prog["task"][b.origin], prog)(b.by)
+    persona: p.Persona = prog["persona"][prog["task"][b.origin].persona]
+    sampler = persona.sampler(path[1])
+    values = p.domain(sampler) if sampler else None
+    if not values:
+        raise ctx.fail("mix", f"balance needs an attribute with a finite set of values; '{b.by.dotted}' has none", b.by.span)
+    base, extra = divmod(take.count, len(values))
+    return [p.QuotaRule(b.origin, p.Cmp(path, "==", v), "exactly", base + (1 if i < extra else 0), b.span) for i, v in enumerate(values)]
+
+
+def _filters(ctx: Context, block: n.Block, prog: dict[str, Any]) -> dict[str, Any]:
+    rules: dict[str, Any] = {}
+    leakage: list[tuple[str, float]] = []
+    for stmt in block.body:
+        try:
+            match stmt:
+                case n.Dedupe(mode, threshold):
+                    rules["dedupe"] = _dedupe(ctx, stmt)
+                case n.Leakage(source, max_overlap):
+                    if source not in prog["declared"]["source"]:
+                        raise ctx.fail("undefined-name", f"unknown source '{source}'", stmt.span, did_you_mean(source, prog["source"]))
+                    leakage.append((source, ctx.number(max_overlap, "max_overlap", 0, 1)))
+                case n.Judge(model, rubric, minimum):
+                    if model not in prog["declared"]["model"]:
+                        raise ctx.fail("undefined-name", f"unknown model '{model}'", stmt.span, did_you_mean(model, prog["model"]))
+                    lo, hi = p.JUDGE_SCALE
+                    rules["judge"] = p.JudgeRule(model, rubric.value, ctx.integer(minimum, "min", lo, hi))
+                case n.Split(parts):
+                    rules["splits"] = _splits(ctx, stmt)
+                case n.Write(path, fmt):
+                    if fmt not in p.EXPORT_FORMATS:
+                        raise ctx.fail("type", f"unknown export format '{fmt}'", stmt.span, did_you_mean(fmt, p.EXPORT_FORMATS) or "formats: " + ", ".join(p.EXPORT_FORMATS))
+                    rules["write_path"], rules["write_format"] = path.value, fmt
+        except Invalid:
+            continue
+    rules["leakage"] = tuple(leakage)
+    if "write_path" not in rules:
+        ctx.error("missing-setting", f"mix '{block.name}' needs a `write \"DIR\" as FORMAT`", block.name_span)
+    return rules
+
+
+def _dedupe(ctx: Context, d: n.Dedupe) -> tuple[str, float]:
+    if d.mode == "exact":
+        return ("exact", 1.0)
+    if d.mode == "near":
+        threshold = ctx.number(d.threshold, "a similarity threshold", 0.05, 1.0) if d.threshold else 0.85
+        return ("near", threshold)
+    raise ctx.fail("type", f"dedupe is `exact` or `near THRESHOLD`, not '{d.mode}'", d.span)
+
+
+def _splits(ctx: Context, s: n.Split) -> tuple[tuple[str, float], ...]:
+    parts = tuple((part.name, ctx.number(part.ratio, "a split ratio", 0, 1)) for part in s.parts)
+    names = [name for name, _ in parts]
+    if len(set(names)) != len(names):
+        ctx.error("duplicate-name", "a split name is repeated", s.span)
+    if any(r <= 0 for _, r in parts):
+        ctx.error("range", "split ratios must be above 0", s.span)
+    if abs(math.fsum(r for _, r in parts) - 1.0) > 1e-9:
+        ctx.error("mix", f"split ratios add up to {math.fsum(r for _, r in parts):g}, not 1", s.span)
+    return parts
+
+
+def _check_formats(ctx: Context, block: n.Block, mix: p.Mix, prog: dict[str, Any]) -> None:
+    for take in mix.takes:
+        origin = prog["task"].get(take.origin) or prog["source"].get(take.origin)
+        fmt: p.Format | None = origin.format if origin else None
+        if fmt is None:
+            continue
+        if mix.write_format in PREFERENCE_ONLY and fmt.kind != "preference":
+            ctx.error("mix", f"{mix.write_format} needs preference records; '{take.origin}' has a {fmt.kind} format", block.name_span)
+        if mix.write_format in SINGLE_TURN_ONLY and isinstance(origin, p.Task) and origin.turns > 1:
+            ctx.error("mix", f"{mix.write_format} holds single-turn records; '{take.origin}' has {origin.turns} turns", block.name_span)

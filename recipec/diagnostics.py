@@ -1,0 +1,72 @@
+"""Diagnostics: one data type for every error, a registry of codes, and the one renderer."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from recipec.source import NO_SPAN, Span
+
+# code -> one-line meaning; the registry keeps codes stable and documented (docs/errors.md).
+CODES: dict[str, str] = {
+    "syntax": "the text does not follow the recipe grammar",
+    "encoding": "the file is not UTF-8 text",
+    "undefined-name": "a name refers to nothing declared",
+    "duplicate-name": "two declarations share a name",
+    "unknown-setting": "a block has a setting the language does not define",
+    "missing-setting": "a required setting is absent",
+    "type": "a value has the wrong type or shape",
+    "range": "a number or range is out of bounds",
+    "template": "a Jinja2 prompt template is invalid or uses an undefined variable",
+    "file": "a referenced file is missing or unreadable",
+    "data": "a row of a data source is malformed",
+    "schema": "an output schema is invalid",
+    "mix": "a mix cannot be satisfied as written",
+    "persona": "a persona's attributes cannot be sampled as written",
+    "include": "an included recipe cannot be loaded",
+}
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    message: str
+    span: Span = NO_SPAN
+    hint: str | None = None
+    severity: str = "error"
+
+    def __post_init__(self) -> None:
+        assert self.code in CODES, self.code
+
+    def sort_key(self) -> tuple[str, int, int, str]:
+        return (self.span.file, self.span.line, self.span.col, self.message)
+
+
+class RecipeError(Exception):
+    """Raised with every diagnostic found when a stage cannot go on."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]):
+        self.diagnostics = sorted(diagnostics, key=Diagnostic.sort_key)
+        super().__init__("\n".join(d.message for d in self.diagnostics))
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+def render(diag: Diagnostic, lines: dict[str, list[str]]) -> str:
+    """gcc/mypy form: `file:line:col: error: message  [code]`, the line, a caret span, a hint."""
+    span = diag.span
+    where = f"{span.file}:{span.line}:{span.col}: " if span.line else f"{span.file}: "
+    out = [f"{where}{diag.severity}: {diag.message}  [{diag.code}]"]
+    text = lines.get(span.file, [])
+    if 0 < span.line <= len(text):
+        source_line = text[span.line - 1].rstrip("\n").expandtabs(1)
+        out.append("    " + source_line)
+        width = span.end_col - span.col if span.end_line == span.line else len(source_line) - span.col + 1
+        out.append("    " + " " * (span.col - 1) + "^" + "~" * max(0, width - 1))
+    if diag.hint:
+        out.append(f"    hint: {diag.hint}")
+    return "\n".join(out)

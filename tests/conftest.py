@@ -1,0 +1,20 @@
+"""Shared fixtures: the real default teacher, and paths to the test data."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_TEACHER = ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_TEACHER_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+
+
+@pytest.fixture(scope="session")
+def teacher_path() -> Path:
+    """The real default teacher; a missing model is a failure, never a skip."""
+    if not DEFAULT_TEACHER.is_file():
+        pytest.fail(f"{DEFAULT_TEACHER} is missing: run `make model` first")
+    return DEFAULT_TEACHER
