@@ -60,6 +60,15 @@ def guarded(fn: F) -> F:
         except OSError as exc:
             click.echo(f"error: {exc.filename or ''}: {exc.strerror or exc}", err=True)
             sys.exit(EXIT_ERRORS)
+        except Exception as exc:
+            from recipec.build import BuildFailed
+
+            if not isinstance(exc, BuildFailed):
+                raise
+            click.echo(f"error: {exc.message}", err=True)
+            if exc.hint:
+                click.echo(f"    hint: {exc.hint}", err=True)
+            sys.exit(exc.exit_code)
 
     return wrapper  # type: ignore[return-value]
 
@@ -144,16 +153,8 @@ def plan(file: Path, as_json: bool) -> None:
 @guarded
 def build(file: Path, out: Path | None, limit: int | None, threads: int | None, mix_name: str | None) -> None:
     """Generate the dataset FILE describes; rerun to resume an interrupted build."""
-    from recipec.build import BuildFailed
-
     plan_ = recipec.plan(_load(file))
-    try:
-        report = recipec.build(plan_, out, limit=limit, threads=threads, mix=mix_name)
-    except BuildFailed as exc:
-        click.echo(f"error: {exc.message}", err=True)
-        if exc.hint:
-            click.echo(f"    hint: {exc.hint}", err=True)
-        sys.exit(exc.exit_code)
+    report = recipec.build(plan_, out, limit=limit, threads=threads, mix=mix_name)
     sys.exit(report.exit_code)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,7 @@ def find_model_file(path: str, recipe_file: str) -> Path | None:
     here = Path(recipe_file).parent
     for candidate in (here / given, Path.cwd() / given, Path("models") / given.name, here.parent / "models" / given.name):
         if candidate.is_file():
-            return candidate
+            return Path(os.path.normpath(candidate))
     return None
 
 
