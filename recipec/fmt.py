@@ -56,24 +56,33 @@ class _Printer:
     def _opened(self) -> bool:
         return bool(self.out) and self.out[-1].endswith("{")
 
-    def emit(self, text: str, end_line: int) -> None:
+    def emit(self, text: str, end_line: int, trail: bool = True) -> None:
         self.out.extend(text.split("\n"))
         self.last_line = end_line
-        self.trailing(end_line)
+        if trail:
+            self.trailing(end_line)
 
     def gap(self, line: int) -> None:
         """Keep one blank line where the source had one or more."""
         if line > self.last_line + 1 and not self._opened():
             self.blank()
 
+    def _inside(self, first: int, last: int) -> bool:
+        """Whether a comment stands on a line strictly between `first` and `last`."""
+        return any(first < c.span.line < last for c in self.comments[self.next :])
+
     def block(self, block: n.Block) -> None:
-        self.emit(f"{block.kind} {block.name} {{", block.name_span.line)
+        head = f"{block.kind} {block.name} {{"
+        if not block.body and not self._inside(block.name_span.line, block.span.end_line):
+            self.emit(head + "}", block.name_span.line)
+            self.trailing(block.span.end_line)
+            return
+        # A comment on the header line belongs to the statement sharing that line, if any.
+        shared = bool(block.body) and block.body[0].span.line == block.name_span.line
+        self.emit(head, block.name_span.line, trail=not shared)
         self.body(block.body, INDENT)
         self.leading(block.span.end_line, INDENT)
-        if self.out[-1].endswith("{"):
-            self.out[-1] += "}"
-        else:
-            self.out.append("}")
+        self.out.append("}")
         self.last_line = block.span.end_line
         self.trailing(block.span.end_line)
 
@@ -82,7 +91,7 @@ class _Printer:
         for stmt, width in zip(body, widths, strict=True):
             self.leading(stmt.span.line, indent)
             self.gap(stmt.span.line)
-            if isinstance(stmt, n.Output):
+            if isinstance(stmt, n.Output) and (stmt.schema.fields or self._inside(stmt.span.line, stmt.span.end_line)):
                 self.emit(f"{indent}output {{", stmt.span.line)
                 self.fields(stmt.schema, indent + INDENT)
                 self.close(stmt.span.end_line, indent)
@@ -111,10 +120,7 @@ class _Printer:
 
     def close(self, end_line: int, indent: str) -> None:
         self.leading(end_line, indent + INDENT)
-        if self.out[-1].endswith("{"):
-            self.out[-1] += "}"
-        else:
-            self.out.append(indent + "}")
+        self.out.append(indent + "}")
         self.last_line = end_line
         self.trailing(end_line)
 
@@ -125,38 +131,24 @@ def _field_name(fld: n.Field) -> str:
 
 
 def _assign_widths(body: Sequence[n.Statement]) -> list[int]:
-    """Align `=` across runs of consecutive assignments (a blank line or statement ends a run)."""
+    """Align `=` across runs of consecutive assignments; any other statement ends a run. (Runs
+    depend on statements alone, not on blank lines or comments, so alignment is stable.)"""
     widths = [0] * len(body)
     run: list[int] = []
-    for i, stmt in enumerate(body):
-        broken = (
-            not isinstance(stmt, n.Assign)
-            or (run and stmt.span.line > body[run[-1]].span.end_line + 1)
-        )
-        if broken:
-            _close_run(run, body, widths)
-            run = []
+    for i, stmt in enumerate([*body, None]):
         if isinstance(stmt, n.Assign):
             run.append(i)
-    _close_run(run, body, widths)
+            continue
+        width = max((len(body[j].name) for j in run if isinstance(body[j], n.Assign)), default=0)
+        for j in run:
+            widths[j] = width
+        run = []
     return widths
-
-
-def _close_run(run: list[int], body: Sequence[n.Statement], widths: list[int]) -> None:
-    width = max((len(body[i].name) for i in run if isinstance(body[i], n.Assign)), default=0)
-    for i in run:
-        widths[i] = width
 
 
 def _field_widths(fields: Sequence[n.Field]) -> list[int]:
-    widths = [0] * len(fields)
-    start = 0
-    for i in range(1, len(fields) + 1):
-        if i == len(fields) or fields[i].span.line > fields[i - 1].span.end_line + 1:
-            width = max(len(_field_name(f)) + 1 for f in fields[start:i])
-            widths[start:i] = [width] * (i - start)
-            start = i
-    return widths
+    width = max((len(_field_name(f)) + 1 for f in fields), default=0)
+    return [width] * len(fields)
 
 
 def _multiline_object(v: n.Value, indent: str, width: int) -> bool:

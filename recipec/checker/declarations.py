@@ -138,9 +138,10 @@ def load_rows(
     except OSError as exc:
         raise ctx.fail("file", f"cannot read {path}: {exc.strerror}", Span(str(path), 0, 0, 0, 0)) from None
     rows, lines, skipped = [], [], []
-    records = _csv_rows(data) if path.suffix.lower() == ".csv" else _jsonl_rows(data)
+    is_csv = path.suffix.lower() == ".csv"
+    records = _csv_rows(data) if is_csv else _jsonl_rows(data)
     for line, record in records:
-        problem = record if isinstance(record, str) else _row_problem(record, fields)
+        problem = record if isinstance(record, str) else _row_problem(record, fields, is_csv)
         if problem is None:
             assert isinstance(record, dict)
             rows.append({f.name: record.get(f.name) for f in fields})
@@ -178,19 +179,25 @@ def _csv_rows(data: bytes) -> list[tuple[int, dict[str, Any] | str]]:
     return out
 
 
-def _row_problem(record: dict[str, Any], fields: tuple[p.SourceField, ...]) -> str | None:
+def _row_problem(record: dict[str, Any], fields: tuple[p.SourceField, ...], is_csv: bool) -> str | None:
     for f in fields:
-        value = record.get(f.name)
-        if value is None or value == "":
+        given = record.get(f.name)
+        if given is None or given == "":
             if not f.optional:
                 return f"missing field '{f.name}'"
             continue
-        if isinstance(value, str) and f.type != "string":
-            value = _from_csv(value, f.type)
-            record[f.name] = value
-        if value is None or not isinstance(value, _PY_TYPES[f.type]) or (f.type != "bool" and isinstance(value, bool)):
-            return f"field '{f.name}' must be {f.type}, not {type(record.get(f.name)).__name__}"
+        # CSV cells are text: typed fields are read from it; JSON values must have the type.
+        value = _from_csv(given, f.type) if is_csv and f.type != "string" else given
+        wrong_bool = f.type != "bool" and isinstance(value, bool)
+        if value is None or not isinstance(value, _PY_TYPES[f.type]) or wrong_bool:
+            return f"field '{f.name}' must be {f.type}, not {_json_type(given)}"
+        record[f.name] = value
     return None
+
+
+def _json_type(value: Any) -> str:
+    names = {str: "a string", bool: "a boolean", int: "an integer", float: "a number"}
+    return names.get(type(value), "an object" if isinstance(value, dict) else "a list")
 
 
 def _from_csv(text: str, kind: str) -> Any:

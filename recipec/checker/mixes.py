@@ -184,13 +184,14 @@ def _filters(ctx: Context, block: n.Block, prog: dict[str, Any]) -> dict[str, An
                 case n.Split(parts):
                     rules["splits"] = _splits(ctx, stmt)
                 case n.Write(path, fmt):
+                    rules["written"] = True
                     if fmt not in p.EXPORT_FORMATS:
                         raise ctx.fail("type", f"unknown export format '{fmt}'", stmt.span, did_you_mean(fmt, p.EXPORT_FORMATS) or "formats: " + ", ".join(p.EXPORT_FORMATS))
                     rules["write_path"], rules["write_format"] = path.value, fmt
         except Invalid:
             continue
     rules["leakage"] = tuple(leakage)
-    if "write_path" not in rules:
+    if not rules.pop("written", False):
         ctx.error("missing-setting", f"mix '{block.name}' needs a `write \"DIR\" as FORMAT`", block.name_span)
     return rules
 

@@ -1,0 +1,57 @@
+"""Golden plans: `recipec plan --json` output compared byte for byte (UPDATE_GOLDEN=1 rewrites)."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import orjson
+import pytest
+
+import recipec
+from recipec.planner import write_json
+
+ROOT = Path(__file__).parent.parent
+CASES = sorted((Path(__file__).parent / "cases" / "plan").glob("*.recipe"))
+
+
+def _plan_bytes(path: Path) -> bytes:
+    buffer = io.BytesIO()
+    write_json(recipec.plan(recipec.check(recipec.parse(path.relative_to(ROOT)))), buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
+def test_plan_matches_golden(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    golden = path.with_suffix(".plan.json")
+    actual = _plan_bytes(path)
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_bytes(actual)
+    assert actual == golden.read_bytes()
+
+
+def test_plan_meets_quota_exactly_and_is_valid_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    plan = orjson.loads(_plan_bytes(CASES[0]))
+    jobs = plan["jobs"]
+    assert len(jobs) == 4
+    assert sum(1 for j in jobs if j["persona"]["level"] == "expert") >= 2
+    assert all(j["persona"]["topic"] == "basics" for j in jobs if j["persona"]["level"] == "beginner")
+    assert all(18 <= j["persona"]["age"] <= 70 for j in jobs)
+    assert len({j["seed"] for j in jobs}) == 4
+
+
+def test_million_job_plan_streams(tmp_path: Path) -> None:
+    """Planning is a generator: the first jobs of a huge mix come without planning the rest."""
+    text = CASES[0].read_text().replace("total = 6\n", "").replace("take real 2\n", "").replace("take qa 4", "take qa 1000000")
+    path = CASES[0].parent / "_big.recipe"
+    path.write_text(text)
+    try:
+        plan = recipec.plan(recipec.check(recipec.parse(path)))
+        jobs = plan.jobs()
+        first = [next(jobs) for _ in range(3)]
+    finally:
+        path.unlink()
+    assert [j["index"] for j in first] == [0, 1, 2]
