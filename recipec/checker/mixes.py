@@ -200,7 +200,7 @@ def _dedupe(ctx: Context, d: n.Dedupe) -> tuple[str, float]:
     if d.mode == "exact":
         return ("exact", 1.0)
     if d.mode == "near":
-        threshold = ctx.number(d.threshold, "a similarity threshold", 0.05, 1.0) if d.threshold else 0.85
+        threshold = ctx.number(d.threshold, "a similarity threshold", 0.05, 0.99) if d.threshold else 0.85
         return ("near", threshold)
     raise ctx.fail("type", f"dedupe is `exact` or `near THRESHOLD`, not '{d.mode}'", d.span)
 
