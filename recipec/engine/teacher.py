@@ -1,0 +1,311 @@
+"""A ModelSpec in, a Teacher out; chat messages + JSON Schema + seed in, one Generation out."""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+import llama_cpp
+import numpy as np
+import numpy.typing as npt
+from llguidance import LLMatcher, LLTokenizer
+from llguidance.llamacpp import lltokenizer_from_vocab
+
+from recipec.engine.chat import ChatTemplate
+from recipec.engine.errors import ModelError
+from recipec.engine.gguf import ModelInfo
+from recipec.engine.grammar import Grammars
+from recipec.engine.sampler import allowed_mask, sample
+from recipec.engine.spec import ModelSpec, Sampling, default_threads
+from recipec.engine.verify import verify_model
+
+# Any fixed value: llama.cpp's own samplers are never used, ours draws from the job's RNG.
+LLAMA_SEED = 0
+
+CHATML = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + "
+    "message['content'] + '<|im_end|>' + '\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+BUILTIN_TEMPLATES = {"chatml": CHATML}
+
+Messages = list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One decoded value: its text, the parsed JSON (None if cut short), counts and time."""
+
+    text: str
+    value: Any | None
+    prompt_tokens: int
+    output_tokens: int
+    finish: str
+    seconds: float
+
+
+class JobState:
+    """One job's decoding state: prompt tokens, grammar matcher, RNG and the tokens so far."""
+
+    def __init__(
+        self,
+        prompt: list[int],
+        matcher: LLMatcher,
+        sampling: Sampling,
+        seed: int,
+        max_tokens: int,
+        tokenizer: LLTokenizer,
+    ) -> None:
+        self.prompt = prompt
+        self.matcher = matcher
+        self.sampling = sampling
+        self.rng = np.random.Generator(np.random.PCG64(seed))
+        self.max_tokens = max_tokens
+        self.tokenizer = tokenizer
+        self.output: list[int] = []
+        self.finish: str | None = None
+        self._eos = frozenset(tokenizer.eos_tokens)
+        self._bitmask = np.zeros((tokenizer.vocab_size + 31) // 32, dtype=np.int32)
+        self._settle()
+        self._accept(self._forced())
+
+    @property
+    def done(self) -> bool:
+        return self.finish is not None
+
+    def first_tokens(self) -> list[int]:
+        """What the model reads before the first step: the prompt and any forced opening."""
+        return self.prompt + self.output
+
+    def step(self, logits: npt.NDArray[np.float32]) -> list[int]:
+        """Sample from the last position's logits; returns the tokens the model reads next."""
+        token = self._sample(logits)
+        if token in self._eos:
+            self.matcher.consume_token(token)
+            self.finish = "stop"
+            return []
+        fed = [token]
+        self._accept(fed)
+        forced = self._forced()
+        self._accept(forced)
+        return [] if self.done else fed + forced
+
+    def text(self) -> str:
+        return self.tokenizer.decode_str(self.output)
+
+    def result(self, seconds: float) -> Generation:
+        text = self.text()
+        return Generation(
+            text=text,
+            value=_parse(text) if self.finish == "stop" else None,
+            prompt_tokens=len(self.prompt),
+            output_tokens=len(self.output),
+            finish=self.finish or "length",
+            seconds=seconds,
+        )
+
+    def _sample(self, logits: npt.NDArray[np.float32]) -> int:
+        self.matcher.unsafe_compute_mask_ptr(self._bitmask.ctypes.data, self._bitmask.nbytes)
+        self._check()
+        allowed = allowed_mask(self._bitmask, logits.shape[0])
+        if not allowed.any():
+            raise ModelError("constrained decoding failed: the grammar allows no token here")
+        return sample(logits, allowed, self.sampling, self.rng, self.output)
+
+    def _forced(self) -> list[int]:
+        if self.done:
+            return []
+        return self.matcher.compute_ff_tokens()[: self.max_tokens - len(self.output)]
+
+    def _accept(self, tokens: list[int]) -> None:
+        if not tokens:
+            return
+        self.matcher.consume_tokens(tokens)
+        self._check()
+        self.output.extend(tokens)
+        self._settle()
+
+    def _settle(self) -> None:
+        if self.matcher.is_stopped():
+            self.finish = "stop"
+        elif len(self.output) >= self.max_tokens:
+            self.finish = "length"
+
+    def _check(self) -> None:
+        if self.matcher.is_error():
+            raise ModelError(f"constrained decoding failed: {self.matcher.get_error()}")
+
+
+class Teacher:
+    """A loaded GGUF teacher that decodes JSON values constrained by JSON Schemas."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        info: ModelInfo,
+        llm: llama_cpp.Llama,
+        tokenizer: LLTokenizer,
+        template: ChatTemplate,
+    ) -> None:
+        self.spec = spec
+        self.info = info
+        self.tokenizer = tokenizer
+        self.template = template
+        self._llm = llm
+        self._n_vocab = llm.n_vocab()
+        self._grammars = Grammars(tokenizer)
+
+    def generate(
+        self, messages: Messages, schema: dict[str, Any], seed: int, sampling: Sampling
+    ) -> Generation:
+        """Decode one value; the same inputs give the same text whatever ran before."""
+        started = time.perf_counter()
+        job = self.start(messages, schema, seed, sampling)
+        self._reset()
+        tokens = job.first_tokens()
+        while not job.done:
+            tokens = job.step(self._decode(tokens))
+        return job.result(time.perf_counter() - started)
+
+    def start(
+        self, messages: Messages, schema: dict[str, Any], seed: int, sampling: Sampling
+    ) -> JobState:
+        """A job ready to decode: prompt tokenized, matcher fresh, RNG seeded from `seed`."""
+        prompt = self.prompt_tokens(messages)
+        budget = self._llm.n_ctx() - len(prompt)
+        if budget <= 0:
+            raise ModelError(
+                f"model {self.spec.name!r}: the prompt has {len(prompt)} tokens, "
+                f"more than the context of {self._llm.n_ctx()}",
+                "raise the model's `context`, or shorten the prompt",
+                self.spec.path,
+            )
+        matcher = self._grammars.matcher(schema)
+        limit = min(sampling.max_tokens, budget)
+        return JobState(prompt, matcher, sampling, seed, limit, self.tokenizer)
+
+    def prompt_tokens(self, messages: Messages) -> list[int]:
+        """The chat template applied to `messages`, tokenized with special tokens."""
+        try:
+            text = self.template.render(messages)
+        except Exception as error:  # Jinja errors and the template's raise_exception
+            raise ModelError(
+                f"model {self.spec.name!r}: the chat template failed: {error}",
+                "set `chat_template` for the model to a template that fits these messages",
+                self.spec.path,
+            ) from None
+        tokens = self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        bos = self._llm.token_bos()
+        wants_bos = bos >= 0 and self._llm._model.add_bos_token()
+        return [bos, *tokens] if wants_bos and tokens[:1] != [bos] else tokens
+
+    def count_tokens(self, text: str) -> int:
+        """How many tokens `text` takes as plain text (no special tokens, no BOS)."""
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def close(self) -> None:
+        self._llm.close()
+
+    def __enter__(self) -> Teacher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _reset(self) -> None:
+        """Forget every earlier job: no cached prefix, an empty KV cache."""
+        self._llm.reset()
+        memory = llama_cpp.llama_get_memory(self._llm.ctx)
+        if memory is not None:
+            llama_cpp.llama_memory_clear(memory, True)
+
+    def _decode(self, tokens: list[int]) -> npt.NDArray[np.float32]:
+        """Feed `tokens`; a view of the logits at the last position."""
+        try:
+            self._llm.eval(tokens)
+        except RuntimeError as error:
+            raise ModelError(
+                f"model {self.spec.name!r}: generation failed: {error}",
+                "lower `context` or `batch`, or check the machine has free memory",
+                self.spec.path,
+            ) from None
+        pointer = llama_cpp.llama_get_logits_ith(self._llm.ctx, -1)
+        return np.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
+
+
+def load_teacher(spec: ModelSpec) -> Teacher:
+    """Verify the file, load it with llama.cpp, build the llguidance tokenizer from its vocab."""
+    info = verify_model(spec)
+    llm = _load_llama(spec)
+    try:
+        return Teacher(spec, info, llm, _tokenizer(llm), _chat_template(spec, info, llm))
+    except BaseException:
+        llm.close()
+        raise
+
+
+def _load_llama(spec: ModelSpec) -> llama_cpp.Llama:
+    threads = spec.threads or default_threads()
+    try:
+        return llama_cpp.Llama(
+            model_path=str(spec.path),
+            n_ctx=spec.context,
+            n_batch=spec.batch,
+            n_ubatch=spec.batch,
+            n_threads=threads,
+            n_threads_batch=threads,
+            n_gpu_layers=spec.gpu_layers,
+            seed=LLAMA_SEED,
+            logits_all=False,
+            verbose=False,
+        )
+    except (ValueError, RuntimeError) as error:
+        raise ModelError(
+            f"model {spec.name!r}: llama.cpp could not load {spec.path}: {error}",
+            "the file may be damaged or its architecture too new for llama-cpp-python "
+            f"{llama_cpp.__version__}; fetch it again or pick another GGUF",
+            spec.path,
+        ) from None
+
+
+def _tokenizer(llm: llama_cpp.Llama) -> LLTokenizer:
+    # llguidance's helper still calls llama_token_get_attr, deprecated in llama-cpp-python 0.3.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "llama_token_get_attr", DeprecationWarning)
+        return lltokenizer_from_vocab(llama_cpp.llama_model_get_vocab(llm.model))
+
+
+def _chat_template(spec: ModelSpec, info: ModelInfo, llm: llama_cpp.Llama) -> ChatTemplate:
+    source = spec.chat_template or info.chat_template
+    if source is None:
+        raise ModelError(
+            f"model {spec.name!r}: {spec.path} has no chat template",
+            "set `chat_template` for the model (a Jinja template, or 'chatml')",
+            spec.path,
+        )
+    source = BUILTIN_TEMPLATES.get(source, source)
+    try:
+        return ChatTemplate(
+            source, _token_text(llm, llm.token_bos()), _token_text(llm, llm.token_eos())
+        )
+    except jinja2.TemplateError as error:
+        raise ModelError(
+            f"model {spec.name!r}: the chat template does not compile: {error}",
+            "fix `chat_template`, or leave it out to use the one in the GGUF",
+            spec.path,
+        ) from None
+
+
+def _token_text(llm: llama_cpp.Llama, token: int) -> str:
+    return llm._model.token_get_text(token) if token >= 0 else ""
+
+
+def _parse(text: str) -> Any | None:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
