@@ -1,0 +1,170 @@
+"""Export formats: Examples in, JSON rows in the shape each trainer reads out; atomic JSONL files.
+
+Chat formats given a preference example train on its chosen answer (the prompt followed by
+`chosen` as the assistant turn): that is what supervised fine-tuning on a preference set means.
+Only `dpo` keeps the rejected answer, and it needs a preference example.
+
+    openai_chat            {"messages": [{"role", "content"}, ...]}   (OpenAI fine-tuning)
+    trl_conversational     {"messages": [...]}    (TRL conversational language modeling)
+    trl_prompt_completion  {"prompt": [...], "completion": [{"role": "assistant", ...}]}
+    sharegpt               {"conversations": [{"from": "system"|"human"|"gpt", "value"}, ...]}
+    alpaca                 {"instruction", "input", "output"} (+ "system"), single turn only
+    dpo                    {"prompt": [...], "chosen": [assistant], "rejected": [assistant]}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from recipec.dataset.example import Example, Message, final_answer, prompt_messages
+
+Row = dict[str, Any]
+JSONL_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
+FILE_MODE = 0o644  # mkstemp makes files private; an export is meant to be read
+SHAREGPT_ROLES = {"system": "system", "user": "human", "assistant": "gpt"}
+
+
+@dataclass(frozen=True)
+class Writer:
+    """One export format: which examples it can encode, and the row for each."""
+
+    name: str
+    refuse: Callable[[Example], str | None]
+    encode: Callable[[Example], Row]
+
+    def accepts(self, example: Example) -> str | None:
+        """None if this format can encode `example`, else the reason it cannot."""
+        return self.refuse(example)
+
+    def row(self, example: Example) -> Row:
+        reason = self.accepts(example)
+        if reason is not None:
+            raise ValueError(f"{self.name} cannot encode example {example.id!r}: {reason}")
+        return self.encode(example)
+
+
+def sft_messages(example: Example) -> tuple[Message, ...]:
+    """The conversation a supervised trainer sees; for preference examples, prompt + chosen."""
+    if example.kind == "preference":
+        return (*example.messages, Message("assistant", final_answer(example)))
+    return example.messages
+
+
+def _dicts(messages: Iterable[Message]) -> list[dict[str, str]]:
+    return [message.to_dict() for message in messages]
+
+
+def _assistant(content: str | None) -> list[dict[str, str]]:
+    return [{"role": "assistant", "content": content or ""}]
+
+
+def _any(example: Example) -> str | None:
+    return None
+
+
+def _single_turn(example: Example) -> str | None:
+    users = sum(message.role == "user" for message in example.messages)
+    return None if users == 1 else f"alpaca holds one instruction, this example has {users} turns"
+
+
+def _preference_only(example: Example) -> str | None:
+    return None if example.kind == "preference" else "dpo needs a preference example"
+
+
+def _messages_row(example: Example) -> Row:
+    return {"messages": _dicts(sft_messages(example))}
+
+
+def _prompt_completion_row(example: Example) -> Row:
+    return {
+        "prompt": _dicts(prompt_messages(example)),
+        "completion": _assistant(final_answer(example)),
+    }
+
+
+def _sharegpt_row(example: Example) -> Row:
+    turns = sft_messages(example)
+    return {"conversations": [{"from": SHAREGPT_ROLES[m.role], "value": m.content} for m in turns]}
+
+
+def _alpaca_row(example: Example) -> Row:
+    row: Row = {"instruction": prompt_messages(example)[-1].content, "input": ""}
+    row["output"] = final_answer(example)
+    if example.messages[0].role == "system":
+        row["system"] = example.messages[0].content
+    return row
+
+
+def _dpo_row(example: Example) -> Row:
+    return {
+        "prompt": _dicts(example.messages),
+        "chosen": _assistant(example.chosen),
+        "rejected": _assistant(example.rejected),
+    }
+
+
+WRITERS: dict[str, Writer] = {
+    writer.name: writer
+    for writer in (
+        Writer("openai_chat", _any, _messages_row),
+        Writer("trl_conversational", _any, _messages_row),
+        Writer("trl_prompt_completion", _any, _prompt_completion_row),
+        Writer("sharegpt", _any, _sharegpt_row),
+        Writer("alpaca", _single_turn, _alpaca_row),
+        Writer("dpo", _preference_only, _dpo_row),
+    )
+}
+
+
+def write_jsonl(path: Path, rows: Iterable[Row]) -> int:
+    """Write one sorted-key JSON object per line, atomically; return the number of rows."""
+    count = 0
+
+    def lines() -> Iterator[bytes]:
+        nonlocal count
+        for row in rows:
+            yield orjson.dumps(row, option=JSONL_OPTIONS)
+            count += 1
+
+    write_atomic(path, lines())
+    return count
+
+
+def write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
+    """Write `chunks` to a temporary file beside `path`, fsync it, and rename it over `path`.
+
+    A reader sees the old file or the whole new one, never half of it, even after a crash.
+    """
+    path = Path(path)
+    descriptor, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+    )
+    try:
+        os.fchmod(descriptor, FILE_MODE)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.writelines(chunks)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    # The rename itself is durable only once the folder's entry is on disk.
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
