@@ -25,7 +25,8 @@ def big_recipe(tasks: int) -> str:
     parts.append('persona p {\n  age  = int(18..80)\n  kind = choice("a": 3, "b": 1)\n}\n')
     for i in range(tasks):
         parts.append(
-            f'task t{i} {{\n  persona = p\n  prompt  = "Person {i} aged {{{{ persona.age }}}}, kind {{{{ persona.kind }}}}."\n'
+            f"task t{i} {{\n  persona = p\n"
+            f'  prompt  = "Person {i} aged {{{{ persona.age }}}}, kind {{{{ persona.kind }}}}."\n'
             f"  output {{\n    q: string(5..80)\n    a: string(5..200)\n    n: int(1..5)\n  }}\n"
             f"  format = chat(user = q, assistant = a)\n}}\n"
         )

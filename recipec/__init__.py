@@ -31,7 +31,7 @@ __version__ = "0.1.0"
 __all__ = ["Diagnostic", "Plan", "RecipeError", "build", "check", "format_recipe", "parse", "plan"]
 
 
-def parse(path: Path | str, display: str | None = None):  # type: ignore[no-untyped-def]
+def parse(path: Path | str, display: str | None = None):
     return load(Path(path), display)
 
 

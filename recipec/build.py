@@ -21,7 +21,9 @@ from recipec.planner import Plan, derive_seed, dumps
 
 JUDGE_SCHEMA = {
     "type": "object",
-    "properties": {"score": {"type": "integer", "minimum": p.JUDGE_SCALE[0], "maximum": p.JUDGE_SCALE[1]}},
+    "properties": {
+        "score": {"type": "integer", "minimum": p.JUDGE_SCALE[0], "maximum": p.JUDGE_SCALE[1]}
+    },
     "required": ["score"],
     "additionalProperties": False,
 }
@@ -39,7 +41,14 @@ class BuildReport:
     exit_code: int = 0
 
 
-def run_build(plan: Plan, out: Path | None = None, limit: int | None = None, threads: int | None = None, mix: str | None = None, log: Any = None) -> BuildReport:
+def run_build(
+    plan: Plan,
+    out: Path | None = None,
+    limit: int | None = None,
+    threads: int | None = None,
+    mix: str | None = None,
+    log: Any = None,
+) -> BuildReport:
     mixes = [m for m in plan.program.mixes.values() if mix is None or m.name == mix]
     if mix is not None and not mixes:
         raise BuildFailed(f"no mix named '{mix}'", "mixes: " + ", ".join(plan.program.mixes))
@@ -50,7 +59,11 @@ def run_build(plan: Plan, out: Path | None = None, limit: int | None = None, thr
             outdir = out / m.name if out and len(mixes) > 1 else (out or Path(m.write_path))
             report.outputs.append(_MixBuild(plan, m, outdir, teachers, limit, log or _Log()).run())
     except KeyboardInterrupt:
-        raise BuildFailed("interrupted; everything generated so far is kept", "rerun the same command to resume", 130) from None
+        raise BuildFailed(
+            "interrupted; everything generated so far is kept",
+            "rerun the same command to resume",
+            130,
+        ) from None
     finally:
         teachers.close()
     return report
@@ -65,7 +78,16 @@ class _Teachers:
 
     def spec(self, name: str) -> engine.ModelSpec:
         m = self.program.models[name]
-        return engine.ModelSpec(name, Path(m.path), m.sha256, m.context, self.threads or m.threads, m.gpu_layers, m.chat_template, m.batch)
+        return engine.ModelSpec(
+            name,
+            Path(m.path),
+            m.sha256,
+            m.context,
+            self.threads or m.threads,
+            m.gpu_layers,
+            m.chat_template,
+            m.batch,
+        )
 
     def get(self, name: str) -> engine.Teacher:
         if name not in self.loaded:
@@ -75,7 +97,7 @@ class _Teachers:
                 err = exc.named(name)
                 raise BuildFailed(err.message, err.hint) from None
             self.loaded[name] = teacher
-        return self.loaded[name]  # type: ignore[no-any-return]
+        return self.loaded[name]
 
     def close(self) -> None:
         for teacher in self.loaded.values():
@@ -116,16 +138,31 @@ def job_fingerprint(job: dict[str, Any]) -> str:
 
 
 def _text(value: Any) -> str:
-    return value if isinstance(value, str) else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    return (
+        value
+        if isinstance(value, str)
+        else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    )
 
 
-def to_example(ident: str, origin: str, value: Any, fmt: p.Format, synthetic: bool, stratum: str) -> ds.Example:
+def to_example(
+    ident: str, origin: str, value: Any, fmt: p.Format, synthetic: bool, stratum: str
+) -> ds.Example:
     """A record's fields, through its format, become a format-neutral training example."""
     system = (ds.Message("system", fmt.system),) if fmt.system else ()
     roles = dict(fmt.roles)
     if fmt.kind == "preference":
         prompt = ds.Message("user", _text(value[roles["prompt"]]))
-        return ds.Example(ident, origin, "preference", (*system, prompt), _text(value[roles["chosen"]]), _text(value[roles["rejected"]]), stratum, synthetic)
+        return ds.Example(
+            ident,
+            origin,
+            "preference",
+            (*system, prompt),
+            _text(value[roles["chosen"]]),
+            _text(value[roles["rejected"]]),
+            stratum,
+            synthetic,
+        )
     turns = value if isinstance(value, list) else [value]
     messages: list[ds.Message] = list(system)
     for turn in turns:
@@ -133,15 +170,36 @@ def to_example(ident: str, origin: str, value: Any, fmt: p.Format, synthetic: bo
             user = _text(turn[roles["instruction"]])
             if "input" in roles and turn.get(roles["input"]):
                 user += "\n\n" + _text(turn[roles["input"]])
-            messages += [ds.Message("user", user), ds.Message("assistant", _text(turn[roles["response"]]))]
+            messages += [
+                ds.Message("user", user),
+                ds.Message("assistant", _text(turn[roles["response"]])),
+            ]
         else:
-            messages += [ds.Message("user", _text(turn[roles["user"]])), ds.Message("assistant", _text(turn[roles["assistant"]]))]
+            messages += [
+                ds.Message("user", _text(turn[roles["user"]])),
+                ds.Message("assistant", _text(turn[roles["assistant"]])),
+            ]
     return ds.Example(ident, origin, "chat", tuple(messages), stratum=stratum, synthetic=synthetic)
 
 
 class _MixBuild:
-    def __init__(self, plan: Plan, mix: p.Mix, outdir: Path, teachers: _Teachers, limit: int | None, log: _Log):
-        self.plan, self.mix, self.outdir, self.teachers, self.limit, self.log = plan, mix, outdir, teachers, limit, log
+    def __init__(
+        self,
+        plan: Plan,
+        mix: p.Mix,
+        outdir: Path,
+        teachers: _Teachers,
+        limit: int | None,
+        log: _Log,
+    ):
+        self.plan, self.mix, self.outdir, self.teachers, self.limit, self.log = (
+            plan,
+            mix,
+            outdir,
+            teachers,
+            limit,
+            log,
+        )
         self.program = plan.program
         self.rejections: Counter[str] = Counter()
         self.tokens = Counter({"prompt": 0, "output": 0})
@@ -155,21 +213,32 @@ class _MixBuild:
     def run(self) -> Path:
         started = time.monotonic()
         jobs = list(self.plan.jobs(self.mix.name))[: self.limit]
-        self.log.info(f"building mix '{self.mix.name}' -> {self.outdir} ({len(jobs)} generation jobs)")
+        self.log.info(
+            f"building mix '{self.mix.name}' -> {self.outdir} ({len(jobs)} generation jobs)"
+        )
         journal = self._open_journal(jobs)
         self._filters()
         try:
             for done, job in enumerate(jobs, start=1):
                 self._job(job, journal)
-                self.log.progress(done, len(jobs), self.tokens["output"], time.monotonic() - started, sum(self.rejections.values()))
+                self.log.progress(
+                    done,
+                    len(jobs),
+                    self.tokens["output"],
+                    time.monotonic() - started,
+                    sum(self.rejections.values()),
+                )
         finally:
             journal.close()
         if self.failed:
             self._write_manifest(time.monotonic() - started, {}, failed=True)
             reasons = ", ".join(f"{r}: {c}" for r, c in self.rejections.most_common())
             raise BuildFailed(
-                f"{len(self.failed)} job(s) found no acceptable record in {self.mix.retries + 1} attempts (first: {self.failed[0]}); rejections so far: {reasons}",
-                "raise `retries` in the mix, loosen a filter or the output bounds, or use a stronger teacher; rerun resumes from the journal",
+                f"{len(self.failed)} job(s) found no acceptable record in "
+                f"{self.mix.retries + 1} attempts (first: {self.failed[0]}); "
+                f"rejections so far: {reasons}",
+                "raise `retries` in the mix, loosen a filter or the output bounds, or use a "
+                "stronger teacher; rerun resumes from the journal",
             )
         return self._finish(time.monotonic() - started)
 
@@ -177,34 +246,72 @@ class _MixBuild:
         try:
             journal = Journal(self.outdir / ".recipec" / "journal.jsonl")
         except OSError as exc:
-            raise BuildFailed(f"cannot open the build journal in {self.outdir}: {exc.strerror}") from None
+            raise BuildFailed(
+                f"cannot open the build journal in {self.outdir}: {exc.strerror}"
+            ) from None
         if journal.entries:
             current = {job_fingerprint(j) for j in jobs}
-            kept = sum(1 for e in journal.entries.values() if e["kind"] == "gen" and e["fp"] in current)
+            kept = sum(
+                1 for e in journal.entries.values() if e["kind"] == "gen" and e["fp"] in current
+            )
             stale = sum(1 for e in journal.entries.values() if e["kind"] == "gen") - kept
-            self.log.info(f"resuming: {kept} generation(s) in the journal are reused" + (f"; {stale} no longer match the recipe (changed jobs are regenerated)" if stale else ""))
+            self.log.info(
+                f"resuming: {kept} generation(s) in the journal are reused"
+                + (
+                    f"; {stale} no longer match the recipe (changed jobs are regenerated)"
+                    if stale
+                    else ""
+                )
+            )
         return journal
 
     def _filters(self) -> None:
         self.exact = ds.ExactDeduper() if self.mix.dedupe else None
-        self.near = ds.NearDeduper(self.mix.dedupe[1]) if self.mix.dedupe and self.mix.dedupe[0] == "near" else None
-        self.guards = [ds.LeakageGuard(self._real_texts(name), overlap) for name, overlap in self.mix.leakage]
+        self.near = (
+            ds.NearDeduper(self.mix.dedupe[1])
+            if self.mix.dedupe and self.mix.dedupe[0] == "near"
+            else None
+        )
+        self.guards = [
+            ds.LeakageGuard(self._real_texts(name), overlap) for name, overlap in self.mix.leakage
+        ]
         for take in self.mix.takes:
             if not take.synthetic:
                 for ex in self._real_examples(take):
                     self.examples.append(ex)
-                    self.provenance.append({"id": ex.id, "origin": ex.origin, "synthetic": False, "persona": None, "seed": None, "retries": 0, "judge_score": None, "rejections": []})
+                    self.provenance.append(
+                        {
+                            "id": ex.id,
+                            "origin": ex.origin,
+                            "synthetic": False,
+                            "persona": None,
+                            "seed": None,
+                            "retries": 0,
+                            "judge_score": None,
+                            "rejections": [],
+                        }
+                    )
                     self._remember(ex)
 
     def _real_texts(self, source: str) -> list[tuple[str, str]]:
         src = self.program.sources[source]
-        return [(f"{source}/{line:06d}", " ".join(_text(v) for v in row.values() if v is not None)) for row, line in zip(src.rows, src.lines, strict=True)]
+        return [
+            (f"{source}/{line:06d}", " ".join(_text(v) for v in row.values() if v is not None))
+            for row, line in zip(src.rows, src.lines, strict=True)
+        ]
 
     def _real_examples(self, take: p.TakeRule) -> list[ds.Example]:
         src = self.program.sources[take.origin]
-        rows = next(m for m in self.plan.header["mixes"] if m["name"] == self.mix.name)["real"][take.origin]
+        rows = next(m for m in self.plan.header["mixes"] if m["name"] == self.mix.name)["real"][
+            take.origin
+        ]
         assert src.format is not None
-        return [to_example(f"{src.name}/{src.lines[i]:06d}", src.name, src.rows[i], src.format, False, "") for i in rows]
+        return [
+            to_example(
+                f"{src.name}/{src.lines[i]:06d}", src.name, src.rows[i], src.format, False, ""
+            )
+            for i in rows
+        ]
 
     def _remember(self, ex: ds.Example) -> None:
         if self.exact:
@@ -236,7 +343,20 @@ class _MixBuild:
             if reason is None and example is not None:
                 self._remember(example)
                 self.examples.append(example)
-                self.provenance.append({"id": job["id"], "origin": job["task"], "synthetic": True, "persona": job["persona"], "seed": entry["seed"], "retries": attempt, "judge_score": score, "model": job["model"]["name"], "rejections": reasons, "strata": job["strata"]})
+                self.provenance.append(
+                    {
+                        "id": job["id"],
+                        "origin": job["task"],
+                        "synthetic": True,
+                        "persona": job["persona"],
+                        "seed": entry["seed"],
+                        "retries": attempt,
+                        "judge_score": score,
+                        "model": job["model"]["name"],
+                        "rejections": reasons,
+                        "strata": job["strata"],
+                    }
+                )
                 return
             reasons.append(reason or "unknown")
             self.rejections[reason or "unknown"] += 1
@@ -246,18 +366,38 @@ class _MixBuild:
         teacher = self.teachers.get(job["model"]["name"])
         seed = derive_seed(job["seed"], "attempt", attempt)
         try:
-            gen = teacher.generate(job["messages"], job["schema"], seed, engine.Sampling(**job["sampling"]))
+            gen = teacher.generate(
+                job["messages"], job["schema"], seed, engine.Sampling(**job["sampling"])
+            )
         except engine.SchemaError as exc:
-            raise BuildFailed(f"task '{job['task']}': the output schema cannot be enforced: {exc}") from None
-        return {"kind": "gen", "job": job["id"], "attempt": attempt, "fp": fp, "seed": seed, "text": gen.text, "value": gen.value, "finish": gen.finish, "prompt_tokens": gen.prompt_tokens, "output_tokens": gen.output_tokens, "seconds": round(gen.seconds, 4)}
+            raise BuildFailed(
+                f"task '{job['task']}': the output schema cannot be enforced: {exc}"
+            ) from None
+        return {
+            "kind": "gen",
+            "job": job["id"],
+            "attempt": attempt,
+            "fp": fp,
+            "seed": seed,
+            "text": gen.text,
+            "value": gen.value,
+            "finish": gen.finish,
+            "prompt_tokens": gen.prompt_tokens,
+            "output_tokens": gen.output_tokens,
+            "seconds": round(gen.seconds, 4),
+        }
 
-    def _accept(self, job: dict[str, Any], entry: dict[str, Any]) -> tuple[ds.Example | None, str | None]:
+    def _accept(
+        self, job: dict[str, Any], entry: dict[str, Any]
+    ) -> tuple[ds.Example | None, str | None]:
         if entry["finish"] != "stop" or entry["value"] is None:
             return None, "truncated" if entry["finish"] == "length" else "invalid_json"
         if ds.validate(entry["value"], job["schema"]):
             return None, "schema"
         task = self.program.tasks[job["task"]]
-        ex = to_example(job["id"], task.name, entry["value"], task.format, True, "|".join(job["strata"]))
+        ex = to_example(
+            job["id"], task.name, entry["value"], task.format, True, "|".join(job["strata"])
+        )
         text = ex.text()
         if self.exact and self.exact.contains(text):
             return None, "exact_duplicate"
@@ -276,17 +416,34 @@ class _MixBuild:
         lo, hi = p.JUDGE_SCALE
         messages = [
             {"role": "system", "content": "You are a strict judge of training data quality."},
-            {"role": "user", "content": f"Rubric: {judge.rubric}\n\nRecord:\n{shown}\n\nScore the record against the rubric from {lo} (fails) to {hi} (excellent). Answer with JSON: {{\"score\": N}}."},
+            {
+                "role": "user",
+                "content": f"Rubric: {judge.rubric}\n\nRecord:\n{shown}\n\n"
+                f"Score the record against the rubric from {lo} (fails) to {hi} (excellent). "
+                'Answer with JSON: {"score": N}.',
+            },
         ]
         model = self.program.models[judge.model]
         fp = hashlib.sha256(dumps([messages, model.sha256])).hexdigest()
         entry = journal.get("judge", job["id"], str(attempt), fp)
         if entry is None:
             seed = derive_seed(job["seed"], "judge", attempt)
-            sampling = engine.Sampling(model.temperature, model.top_p, model.top_k, model.min_p, model.repeat_penalty, 16)
+            sampling = engine.Sampling(
+                model.temperature, model.top_p, model.top_k, model.min_p, model.repeat_penalty, 16
+            )
             gen = self.teachers.get(judge.model).generate(messages, JUDGE_SCHEMA, seed, sampling)
-            score = gen.value["score"] if gen.finish == "stop" and isinstance(gen.value, dict) else lo
-            entry = {"kind": "judge", "job": job["id"], "attempt": attempt, "fp": fp, "score": score, "prompt_tokens": gen.prompt_tokens, "output_tokens": gen.output_tokens}
+            score = (
+                gen.value["score"] if gen.finish == "stop" and isinstance(gen.value, dict) else lo
+            )
+            entry = {
+                "kind": "judge",
+                "job": job["id"],
+                "attempt": attempt,
+                "fp": fp,
+                "score": score,
+                "prompt_tokens": gen.prompt_tokens,
+                "output_tokens": gen.output_tokens,
+            }
             journal.append(entry)
         return int(entry["score"])
 
@@ -302,33 +459,71 @@ class _MixBuild:
         try:
             for name, rows in splits.items():
                 ds.write_jsonl(self.outdir / f"{name}.jsonl", (writer.row(ex) for ex in rows))
-            ds.write_jsonl(self.outdir / "provenance.jsonl", sorted(self.provenance, key=lambda r: r["id"]))
-            ds.write_jsonl(self.outdir / ".recipec" / "examples.jsonl", ({"split": name, **ex.to_dict()} for name, rows in splits.items() for ex in rows))
+            ds.write_jsonl(
+                self.outdir / "provenance.jsonl", sorted(self.provenance, key=lambda r: r["id"])
+            )
+            ds.write_jsonl(
+                self.outdir / ".recipec" / "examples.jsonl",
+                ({"split": name, **ex.to_dict()} for name, rows in splits.items() for ex in rows),
+            )
             manifest = self._write_manifest(seconds, {k: len(v) for k, v in splits.items()})
             ds.render_report(manifest, splits, self.provenance, self.outdir)
         except OSError as exc:
-            raise BuildFailed(f"cannot write to {self.outdir}: {exc.strerror}", "free some space and rerun; the journal keeps every generated record") from None
+            raise BuildFailed(
+                f"cannot write to {self.outdir}: {exc.strerror}",
+                "free some space and rerun; the journal keeps every generated record",
+            ) from None
         counts = Counter(ex.origin for ex in self.examples)
-        self.log.info(f"wrote {len(self.examples)} records to {self.outdir} (" + ", ".join(f"{k} {v}" for k, v in sorted(splits.items(), key=lambda kv: kv[0]) for v in [len(v)]) + f"); {dict(counts)}; {self.generated} generated, {self.reused} reused")
+        sizes = ", ".join(f"{name} {len(rows)}" for name, rows in splits.items())
+        self.log.info(
+            f"wrote {len(self.examples)} records to {self.outdir} ({sizes}); "
+            f"{dict(sorted(counts.items()))}; {self.generated} generated, {self.reused} reused"
+        )
         return self.outdir
 
-    def _write_manifest(self, seconds: float, split_counts: dict[str, int], failed: bool = False) -> dict[str, Any]:
+    def _write_manifest(
+        self, seconds: float, split_counts: dict[str, int], failed: bool = False
+    ) -> dict[str, Any]:
         import llama_cpp
 
         delivered = Counter(ex.origin for ex in self.examples)
         quotas = []
         for q in self.mix.quotas:
-            got = sum(1 for row in self.provenance if row["origin"] == q.origin and row["persona"] is not None and p.holds(q.where, {"persona": row["persona"]}))
-            quotas.append({"name": q.text, "origin": q.origin, "where": p.describe(q.where), q.bound: q.count, "wanted": q.count, "delivered": got})
-        dropped = {k: self.rejections.get(k, 0) for k in ("exact_duplicate", "near_duplicate", "leakage", "judge")}
+            got = sum(
+                1
+                for row in self.provenance
+                if row["origin"] == q.origin
+                and row["persona"] is not None
+                and p.holds(q.where, {"persona": row["persona"]})
+            )
+            quotas.append(
+                {
+                    "name": q.text,
+                    "origin": q.origin,
+                    "where": p.describe(q.where),
+                    q.bound: q.count,
+                    "wanted": q.count,
+                    "delivered": got,
+                }
+            )
+        dropped = {
+            k: self.rejections.get(k, 0)
+            for k in ("exact_duplicate", "near_duplicate", "leakage", "judge")
+        }
         manifest = {
             "status": "failed" if failed else ("limited" if self.limit else "complete"),
             "recipe": self.program.name,
             "file": self.program.file,
             "mix": self.mix.name,
-            "fingerprint": hashlib.sha256(dumps(self.plan.header) + b"".join(job_fingerprint(j).encode() for j in self.plan.jobs(self.mix.name))).hexdigest(),
+            "fingerprint": hashlib.sha256(
+                dumps(self.plan.header)
+                + b"".join(job_fingerprint(j).encode() for j in self.plan.jobs(self.mix.name))
+            ).hexdigest(),
             "seed": self.program.seed,
-            "model": {name: {"file": m.path, "sha256": m.sha256} for name, m in sorted(self.program.models.items())},
+            "model": {
+                name: {"file": m.path, "sha256": m.sha256}
+                for name, m in sorted(self.program.models.items())
+            },
             "versions": {"recipec": _version(), "llama_cpp_python": llama_cpp.__version__},
             "format": self.mix.write_format,
             "targets": {t.origin: t.count for t in self.mix.takes},
@@ -342,7 +537,9 @@ class _MixBuild:
             "splits": split_counts,
         }
         self.outdir.mkdir(parents=True, exist_ok=True)
-        (self.outdir / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n")
+        (self.outdir / "manifest.json").write_bytes(
+            orjson.dumps(manifest, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n"
+        )
         return manifest
 
 
@@ -356,9 +553,15 @@ def rerender_report(outdir: Path) -> None:
     """`recipec report`: the report again from the files a build wrote."""
     try:
         manifest = orjson.loads((outdir / "manifest.json").read_bytes())
-        provenance = [orjson.loads(line) for line in (outdir / "provenance.jsonl").read_bytes().splitlines() if line]
+        provenance = [
+            orjson.loads(line)
+            for line in (outdir / "provenance.jsonl").read_bytes().splitlines()
+            if line
+        ]
     except FileNotFoundError as exc:
-        raise BuildFailed(f"{outdir} holds no finished build ({Path(exc.filename).name} is missing)") from None
+        raise BuildFailed(
+            f"{outdir} holds no finished build ({Path(exc.filename).name} is missing)"
+        ) from None
     except orjson.JSONDecodeError as exc:
         raise BuildFailed(f"{outdir}: a build file is corrupt ({exc})") from None
     splits: dict[str, list[ds.Example]] = {name: [] for name in manifest.get("splits", {})}

@@ -100,7 +100,9 @@ def check(files: tuple[Path, ...]) -> None:
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=RECIPE)
-@click.option("--check", "check_only", is_flag=True, help="Exit 1 if a file would change; write nothing.")
+@click.option(
+    "--check", "check_only", is_flag=True, help="Exit 1 if a file would change; write nothing."
+)
 @click.option("--diff", is_flag=True, help="Print the changes as a unified diff; write nothing.")
 def fmt(files: tuple[Path, ...], check_only: bool, diff: bool) -> None:
     """Rewrite FILES in the canonical layout, keeping comments."""
@@ -110,7 +112,11 @@ def fmt(files: tuple[Path, ...], check_only: bool, diff: bool) -> None:
             before = decode_text(path.read_bytes(), str(path))
             after = recipec.format_recipe(before, str(path))
         except (RecipeError, NotText) as exc:
-            diags = exc.diagnostics if isinstance(exc, RecipeError) else [Diagnostic("encoding", str(exc))]
+            diags = (
+                exc.diagnostics
+                if isinstance(exc, RecipeError)
+                else [Diagnostic("encoding", str(exc))]
+            )
             report_diagnostics(diags)
             failed.append(path)
             continue
@@ -118,19 +124,34 @@ def fmt(files: tuple[Path, ...], check_only: bool, diff: bool) -> None:
             continue
         changed.append(path)
         if diff:
-            click.echo("".join(difflib.unified_diff(before.splitlines(True), after.splitlines(True), f"{path}", f"{path} (formatted)")), nl=False)
+            click.echo(
+                "".join(
+                    difflib.unified_diff(
+                        before.splitlines(True),
+                        after.splitlines(True),
+                        f"{path}",
+                        f"{path} (formatted)",
+                    )
+                ),
+                nl=False,
+            )
         if not (check_only or diff):
             path.write_text(after, encoding="utf-8")
     verb = "would reformat" if (check_only or diff) else "reformatted"
     for path in changed:
         click.echo(f"{verb} {path}", err=True)
-    click.echo(f"{len(changed)} file(s) {verb}, {len(files) - len(changed) - len(failed)} unchanged", err=True)
+    click.echo(
+        f"{len(changed)} file(s) {verb}, {len(files) - len(changed) - len(failed)} unchanged",
+        err=True,
+    )
     sys.exit(EXIT_ERRORS if failed or (check_only and changed) else EXIT_OK)
 
 
 @main.command()
 @click.argument("file", type=RECIPE)
-@click.option("--json", "as_json", is_flag=True, help="Write the full plan as JSON to standard output.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Write the full plan as JSON to standard output."
+)
 @guarded
 def plan(file: Path, as_json: bool) -> None:
     """Show exactly what a build of FILE will generate."""
@@ -146,12 +167,24 @@ def plan(file: Path, as_json: bool) -> None:
 
 @main.command()
 @click.argument("file", type=RECIPE)
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder (default: the mix's `write` path).")
-@click.option("--limit", type=click.IntRange(min=1), help="Generate at most N records per mix (a trial run).")
-@click.option("--threads", type=click.IntRange(min=1), help="llama.cpp threads (default: the cores this process may use).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder (default: the mix's `write` path).",
+)
+@click.option(
+    "--limit", type=click.IntRange(min=1), help="Generate at most N records per mix (a trial run)."
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    help="llama.cpp threads (default: the cores this process may use).",
+)
 @click.option("--mix", "mix_name", help="Build only this mix.")
 @guarded
-def build(file: Path, out: Path | None, limit: int | None, threads: int | None, mix_name: str | None) -> None:
+def build(
+    file: Path, out: Path | None, limit: int | None, threads: int | None, mix_name: str | None
+) -> None:
     """Generate the dataset FILE describes; rerun to resume an interrupted build."""
     plan_ = recipec.plan(_load(file))
     report = recipec.build(plan_, out, limit=limit, threads=threads, mix=mix_name)

@@ -65,7 +65,11 @@ def render(diag: Diagnostic, lines: dict[str, list[str]]) -> str:
     if 0 < span.line <= len(text):
         source_line = text[span.line - 1].rstrip("\n").expandtabs(1)
         out.append("    " + source_line)
-        width = span.end_col - span.col if span.end_line == span.line else len(source_line) - span.col + 1
+        width = (
+            span.end_col - span.col
+            if span.end_line == span.line
+            else len(source_line) - span.col + 1
+        )
         out.append("    " + " " * (span.col - 1) + "^" + "~" * max(0, width - 1))
     if diag.hint:
         out.append(f"    hint: {diag.hint}")

@@ -91,7 +91,9 @@ class _Printer:
         for stmt, width in zip(body, widths, strict=True):
             self.leading(stmt.span.line, indent)
             self.gap(stmt.span.line)
-            if isinstance(stmt, n.Output) and (stmt.schema.fields or self._inside(stmt.span.line, stmt.span.end_line)):
+            if isinstance(stmt, n.Output) and (
+                stmt.schema.fields or self._inside(stmt.span.line, stmt.span.end_line)
+            ):
                 self.emit(f"{indent}output {{", stmt.span.line)
                 self.fields(stmt.schema, indent + INDENT)
                 self.close(stmt.span.end_line, indent)
@@ -135,11 +137,13 @@ def _assign_widths(body: Sequence[n.Statement]) -> list[int]:
     depend on statements alone, not on blank lines or comments, so alignment is stable.)"""
     widths = [0] * len(body)
     run: list[int] = []
+    names: dict[int, str] = {}
     for i, stmt in enumerate([*body, None]):
         if isinstance(stmt, n.Assign):
             run.append(i)
+            names[i] = stmt.name
             continue
-        width = max((len(body[j].name) for j in run if isinstance(body[j], n.Assign)), default=0)
+        width = max((len(names[j]) for j in run), default=0)
         for j in run:
             widths[j] = width
         run = []

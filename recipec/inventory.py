@@ -42,9 +42,22 @@ def list_models(paths: Iterable[Path], echo: Callable[[str], None]) -> int:
             rows.append((name, str(path), "-", "-", "-", "-", "-", f"error: {exc.message}"))
             status = 1
             continue
-        verdict = "unchecked" if expected is None else ("ok" if info.sha256 == expected else "MISMATCH")
+        verdict = (
+            "unchecked" if expected is None else ("ok" if info.sha256 == expected else "MISMATCH")
+        )
         status |= verdict == "MISMATCH"
-        rows.append((name, str(path), f"{info.size_bytes / 2**20:.1f} MiB", info.quantization, str(info.context_length), str(info.vocab_size), info.chat_template_name, f"{(info.sha256 or '')[:12]}… {verdict}"))
+        rows.append(
+            (
+                name,
+                str(path),
+                f"{info.size_bytes / 2**20:.1f} MiB",
+                info.quantization,
+                str(info.context_length),
+                str(info.vocab_size),
+                info.chat_template_name,
+                f"{(info.sha256 or '')[:12]}… {verdict}",
+            )
+        )
     if len(rows) == 1:
         echo("no models found")
         return 0

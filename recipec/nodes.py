@@ -8,7 +8,7 @@ from recipec.source import NO_SPAN, Span
 
 
 def _span() -> Span:
-    return field(default=NO_SPAN, compare=False, repr=False)  # type: ignore[no-any-return]
+    return field(default=NO_SPAN, compare=False, repr=False)
 
 
 # ---- values -------------------------------------------------------------------------------
@@ -244,7 +244,9 @@ class Write:
     span: Span = _span()
 
 
-Statement = Assign | Require | Output | Take | Quota | Balance | Dedupe | Leakage | Judge | Split | Write
+Statement = (
+    Assign | Require | Output | Take | Quota | Balance | Dedupe | Leakage | Judge | Split | Write
+)
 
 
 # ---- top level ----------------------------------------------------------------------------

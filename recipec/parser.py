@@ -114,7 +114,7 @@ class _ToNodes(Transformer[Token, Any]):
     def object(self, meta: Any, c: list[Any]) -> n.Object:
         return n.Object(tuple(f for f in c if f is not None), self._s(meta))
 
-    def list(self, meta: Any, c: list[Any]) -> n.List:
+    def seq(self, meta: Any, c: list[Any]) -> n.List:
         return n.List(tuple(v for v in c if v is not None), self._s(meta))
 
     def if_value(self, meta: Any, c: list[Any]) -> n.IfValue:
@@ -230,9 +230,9 @@ _TERMINALS = {
 
 # Human labels for common mistakes, matched by Lark's match_examples against these snippets.
 _EXAMPLES: dict[str, list[str]] = {
-    "missing '=' after a setting name": ["model m { file \"x\" }", "task t { prompt \"x\" }"],
+    "missing '=' after a setting name": ['model m { file "x" }', 'task t { prompt "x" }'],
     "missing value after '='": ["model m { file = }", "task t { prompt = }"],
-    "unclosed block: '}' expected": ["model m { file = \"x\"", "task t { output { a: string }"],
+    "unclosed block: '}' expected": ['model m { file = "x"', "task t { output { a: string }"],
     "a block needs a name: write `task NAME { ... }`": ["task { }", "model { }", "mix { }"],
     "unknown top-level keyword: expected recipe, model, source, persona, task, mix or include": [
         "tasks t { }",
@@ -253,9 +253,15 @@ def _syntax_diagnostic(source: Source, exc: UnexpectedInput) -> Diagnostic:
     span = Span(source.name, line, col, line, col + 1)
     label = _label(source, exc)
     if isinstance(exc, UnexpectedCharacters):
-        ch = source.text[exc.pos_in_stream] if exc.pos_in_stream < len(source.text) else ""
+        pos = exc.pos_in_stream or 0
+        ch = source.text[pos] if pos < len(source.text) else ""
         if ch == '"':
-            return Diagnostic("syntax", "unterminated string", span, "close it with '\"' on the same line, or use \"\"\"...\"\"\" for several lines")
+            return Diagnostic(
+                "syntax",
+                "unterminated string",
+                span,
+                'close it with \'"\' on the same line, or use """...""" for several lines',
+            )
         return Diagnostic("syntax", f"unexpected character {ch!r}", span)
     if span.line == len(source.text.splitlines() or [""]) and _at_end(exc):
         depth = source.text.count("{") - source.text.count("}")
@@ -308,16 +314,22 @@ def _load(path: Path, display: str, stack: tuple[Path, ...]) -> n.Module:
         target = (path.parent / item.path.value).resolve()
         shown = str(Path(display).parent / item.path.value)
         if target in stack or target == path.resolve():
-            diagnostics.append(Diagnostic("include", f"'{item.path.value}' includes itself (a cycle)", item.span))
+            diagnostics.append(
+                Diagnostic("include", f"'{item.path.value}' includes itself (a cycle)", item.span)
+            )
         elif not target.is_file():
-            diagnostics.append(Diagnostic("include", f"included file '{item.path.value}' not found", item.span))
+            diagnostics.append(
+                Diagnostic("include", f"included file '{item.path.value}' not found", item.span)
+            )
         else:
             try:
                 included = _load(target, shown, (*stack, path.resolve()))
             except RecipeError as exc:
                 diagnostics.extend(exc.diagnostics)
                 continue
-            items.extend(i for i in included.items if not (isinstance(i, n.Block) and i.kind == "recipe"))
+            items.extend(
+                i for i in included.items if not (isinstance(i, n.Block) and i.kind == "recipe")
+            )
     if diagnostics:
         raise RecipeError(diagnostics)
     return n.Module(module.file, tuple(items), tuple(comments), module.span)

@@ -96,7 +96,9 @@ def _mix_header(program: p.Program, m: p.Mix) -> dict[str, Any]:
         "dedupe": list(m.dedupe) if m.dedupe else None,
         "leakage": [list(x) for x in m.leakage],
         "judge": (
-            {"model": m.judge.model, "rubric": m.judge.rubric, "min": m.judge.min} if m.judge else None
+            {"model": m.judge.model, "rubric": m.judge.rubric, "min": m.judge.min}
+            if m.judge
+            else None
         ),
         "splits": [list(s) for s in m.splits],
         "write": {"path": m.write_path, "format": m.write_format},
@@ -107,7 +109,9 @@ def _mix_header(program: p.Program, m: p.Mix) -> dict[str, Any]:
 def source_rows(program: p.Program, m: p.Mix, take: p.TakeRule) -> list[int]:
     """Which rows of a source a mix takes: a seeded shuffle of the matching rows."""
     src = program.sources[take.origin]
-    matching = [i for i, r in enumerate(src.rows) if take.where is None or p.holds(take.where, {"row": r})]
+    matching = [
+        i for i, r in enumerate(src.rows) if take.where is None or p.holds(take.where, {"row": r})
+    ]
     random.Random(derive_seed(program.seed, m.name, take.origin)).shuffle(matching)
     return sorted(matching[: take.count])
 
@@ -144,9 +148,9 @@ class _Strata:
     def unmet(self) -> list[p.QuotaRule]:
         out = []
         for q, c in zip(self.quotas, self.counts, strict=True):
-            if (q.bound == "at_least" and c < q.count) or (q.bound != "at_least" and c > q.count):
-                out.append(q)
-            elif q.bound == "exactly" and c != q.count:
+            short = q.bound in ("at_least", "exactly") and c < q.count
+            over = q.bound in ("at_most", "exactly") and c > q.count
+            if short or over:
                 out.append(q)
         return out
 
@@ -194,7 +198,11 @@ def _task_jobs(program: p.Program, m: p.Mix, take: p.TakeRule) -> Iterator[dict[
             "model": {"name": model.name, "sha256": model.sha256},
             "sampling": sampling,
             "turns": task.turns,
-            "format": {"kind": task.format.kind, "roles": dict(task.format.roles), "system": task.format.system},
+            "format": {
+                "kind": task.format.kind,
+                "roles": dict(task.format.roles),
+                "system": task.format.system,
+            },
         }
     if strata.unmet():
         raise _quota_error(m, task, strata)
@@ -202,7 +210,16 @@ def _task_jobs(program: p.Program, m: p.Mix, take: p.TakeRule) -> Iterator[dict[
 
 def _quota_error(m: p.Mix, task: p.Task, strata: _Strata) -> RecipeError:
     q = (strata.unmet() or strata.quotas)[0]
-    return RecipeError([Diagnostic("mix", f"the quotas on '{task.name}' cannot all be met: {q.text}", q.span, "quotas that overlap or exclude each other may need other counts")])
+    return RecipeError(
+        [
+            Diagnostic(
+                "mix",
+                f"the quotas on '{task.name}' cannot all be met: {q.text}",
+                q.span,
+                "quotas that overlap or exclude each other may need other counts",
+            )
+        ]
+    )
 
 
 def _job_schema(task: p.Task) -> dict[str, Any]:
@@ -219,8 +236,15 @@ def _examples(program: p.Program, task: p.Task, rng: random.Random) -> list[dict
     return [src.rows[i] for i in picks]
 
 
-def _messages(task: p.Task, persona: dict[str, Any] | None, examples: list[dict[str, Any]]) -> list[dict[str, str]]:
-    variables = {"persona": persona or {}, "examples": examples, "task": task.name, "turns": task.turns}
+def _messages(
+    task: p.Task, persona: dict[str, Any] | None, examples: list[dict[str, Any]]
+) -> list[dict[str, str]]:
+    variables = {
+        "persona": persona or {},
+        "examples": examples,
+        "task": task.name,
+        "turns": task.turns,
+    }
     try:
         user = render(task.prompt, variables)
         system = render(task.system, variables) if task.system else None
@@ -233,7 +257,10 @@ def _messages(task: p.Task, persona: dict[str, Any] | None, examples: list[dict[
     if task.turns == 1:
         user += f"\n\nAnswer with one JSON object with the keys: {keys}."
     else:
-        user += f"\n\nAnswer with a JSON list of {task.turns} objects (one per turn), each with the keys: {keys}."
+        user += (
+            f"\n\nAnswer with a JSON list of {task.turns} objects (one per turn), "
+            f"each with the keys: {keys}."
+        )
     messages = [{"role": "system", "content": system}] if system else []
     return messages + [{"role": "user", "content": user}]
 
@@ -253,7 +280,9 @@ def estimate_output_tokens(schema: dict[str, Any]) -> float:
     """A rough expectation of a record's output tokens (about 4 characters a token)."""
     kind = schema.get("type")
     if kind == "object":
-        return 2 + sum(2 + len(k) / 4 + estimate_output_tokens(v) for k, v in schema["properties"].items())
+        return 2 + sum(
+            2 + len(k) / 4 + estimate_output_tokens(v) for k, v in schema["properties"].items()
+        )
     if kind == "array":
         n = (schema.get("minItems", 1) + schema.get("maxItems", 3)) / 2
         return 2 + n * (1 + estimate_output_tokens(schema["items"]))
@@ -268,19 +297,26 @@ def summary(plan_: Plan) -> str:
     prog, lines = plan_.program, []
     lines.append(f"recipe {prog.name} ({prog.file}), seed {prog.seed}, plan v{PLAN_VERSION}")
     for name, m in sorted(prog.models.items()):
-        lines.append(f"model {name}: {m.path} (sha256 {str(m.sha256)[:12]}…), context {m.context}, temperature {m.temperature}")
+        lines.append(
+            f"model {name}: {m.path} (sha256 {str(m.sha256)[:12]}…), "
+            f"context {m.context}, temperature {m.temperature}"
+        )
     totals = {"jobs": 0, "prompt": 0.0, "output": 0.0}
     for mix in plan_.header["mixes"]:
         lines.extend(_mix_summary(plan_, mix, totals))
     lines.append(
         f"total: {totals['jobs']} generation jobs, ≈{int(totals['prompt']):,} prompt tokens, "
-        f"≈{int(totals['output']):,} output tokens (estimates at 4 characters a token, before retries)"
+        f"≈{int(totals['output']):,} output tokens "
+        "(estimates at 4 characters a token, before retries)"
     )
     return "\n".join(lines)
 
 
 def _mix_summary(plan_: Plan, mix: dict[str, Any], totals: dict[str, float]) -> list[str]:
-    lines = [f"mix {mix['name']} -> {mix['write']['path']} ({mix['write']['format']}), total {mix['total']}"]
+    lines = [
+        f"mix {mix['name']} -> {mix['write']['path']} ({mix['write']['format']}), "
+        f"total {mix['total']}"
+    ]
     strata: dict[str, dict[str, int]] = {}
     per_task: dict[str, int] = {}
     for job in plan_.jobs(mix["name"]):
@@ -301,10 +337,17 @@ def _mix_summary(plan_: Plan, mix: dict[str, Any], totals: dict[str, float]) -> 
                 lines.append(f"    quota {q['where']} {q['bound']} {q['count']}: planned {got}")
     filters = []
     if mix["dedupe"]:
-        filters.append(f"dedupe {mix['dedupe'][0]}" + (f" {mix['dedupe'][1]}" if mix["dedupe"][0] == "near" else ""))
+        filters.append(
+            f"dedupe {mix['dedupe'][0]}"
+            + (f" {mix['dedupe'][1]}" if mix["dedupe"][0] == "near" else "")
+        )
     filters += [f"leakage vs {s} max_overlap {o}" for s, o in mix["leakage"]]
     if mix["judge"]:
         filters.append(f"judge {mix['judge']['model']} min {mix['judge']['min']}")
-    lines.append("  filters: " + ("; ".join(filters) if filters else "none") + f"; up to {mix['retries']} retries a job")
+    lines.append(
+        "  filters: "
+        + ("; ".join(filters) if filters else "none")
+        + f"; up to {mix['retries']} retries a job"
+    )
     lines.append("  split: " + ", ".join(f"{name} {ratio:g}" for name, ratio in mix["splits"]))
     return lines

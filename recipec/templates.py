@@ -51,7 +51,9 @@ def names(t: Template) -> tuple[set[str], list[tuple[str, str, int]]]:
     try:
         ast = _parse(t.text)
     except jinja2.TemplateSyntaxError as exc:
-        raise TemplateFailure(f"template syntax error: {exc.message}", span_at(t, exc.lineno or 1)) from None
+        raise TemplateFailure(
+            f"template syntax error: {exc.message}", span_at(t, exc.lineno or 1)
+        ) from None
     attrs = [
         (node.node.name, node.attr, node.lineno)
         for node in ast.find_all(nodes.Getattr)

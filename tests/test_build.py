@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -21,7 +20,12 @@ pytestmark = pytest.mark.model
 
 
 def build(recipe: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "recipec.cli", "build", str(recipe), "--out", str(out), *extra], cwd=ROOT, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "recipec.cli", "build", str(recipe), "--out", str(out), *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +42,18 @@ def test_counts_are_exact_and_records_valid(first_build: Path) -> None:
     assert manifest["counts"] == {"qa": 4, "real": 2}
     assert manifest["splits"] == {"train": 3, "eval": 3}
     assert manifest["quotas"][0]["delivered"] >= 2
-    rows = [orjson.loads(line) for name in ("train.jsonl", "eval.jsonl") for line in (first_build / name).read_bytes().splitlines()]
+    rows = [
+        orjson.loads(line)
+        for name in ("train.jsonl", "eval.jsonl")
+        for line in (first_build / name).read_bytes().splitlines()
+    ]
     assert len(rows) == 6
     for row in rows:
         roles = [m["role"] for m in row["messages"]]
         assert roles == ["user", "assistant"] and all(m["content"] for m in row["messages"])
-    provenance = [orjson.loads(line) for line in (first_build / "provenance.jsonl").read_bytes().splitlines()]
+    provenance = [
+        orjson.loads(line) for line in (first_build / "provenance.jsonl").read_bytes().splitlines()
+    ]
     synthetic = [p for p in provenance if p["synthetic"]]
     assert len(synthetic) == 4
     assert all(1 <= p["judge_score"] <= 5 for p in synthetic)
@@ -61,7 +71,12 @@ def test_two_builds_are_byte_identical(first_build: Path, tmp_path: Path) -> Non
 def test_sigkill_then_resume_is_byte_identical(first_build: Path, tmp_path: Path) -> None:
     out = tmp_path / "c"
     journal = out / ".recipec" / "journal.jsonl"
-    proc = subprocess.Popen([sys.executable, "-m", "recipec.cli", "build", str(TINY), "--out", str(out)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recipec.cli", "build", str(TINY), "--out", str(out)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         if journal.exists() and journal.read_bytes().count(b'"kind":"gen"') >= 2:
@@ -82,7 +97,9 @@ def test_changed_recipe_reuses_what_still_matches(first_build: Path, tmp_path: P
     out = tmp_path / "d"
     shutil.copytree(first_build, out)
     changed = tmp_path / "changed.recipe"
-    text = TINY.read_text().replace('"../check/data/real.jsonl"', f'"{TINY.parent.parent / "check" / "data" / "real.jsonl"}"')
+    text = TINY.read_text().replace(
+        '"../check/data/real.jsonl"', f'"{TINY.parent.parent / "check" / "data" / "real.jsonl"}"'
+    )
     changed.write_text(text.replace("about plants", "about trees"))
     result = build(changed, out)
     assert result.returncode == 0, result.stderr
@@ -102,12 +119,24 @@ def test_bad_models_fail_clearly(case: str, tmp_path: Path, teacher_path: Path) 
     elif case == "text":
         model.write_text("this is not a model\n")
     recipe = tmp_path / "r.recipe"
-    text = TINY.read_text().replace('"../../../models/SmolLM2-135M-Instruct.Q4_1.gguf"', f'"{model}"')
+    text = TINY.read_text().replace(
+        '"../../../models/SmolLM2-135M-Instruct.Q4_1.gguf"', f'"{model}"'
+    )
     text = text.replace("b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53", digest)
-    recipe.write_text(text.replace('"../check/data/real.jsonl"', f'"{TINY.parent.parent / "check" / "data" / "real.jsonl"}"'))
+    recipe.write_text(
+        text.replace(
+            '"../check/data/real.jsonl"',
+            f'"{TINY.parent.parent / "check" / "data" / "real.jsonl"}"',
+        )
+    )
     result = build(recipe, tmp_path / "out")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    expected = {"missing": "not found", "wrong-hash": "sha256", "truncated": "truncated", "text": "not a GGUF"}[case]
+    expected = {
+        "missing": "not found",
+        "wrong-hash": "sha256",
+        "truncated": "truncated",
+        "text": "not a GGUF",
+    }[case]
     assert expected in result.stderr, result.stderr
     assert "hint:" in result.stderr

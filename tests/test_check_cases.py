@@ -27,7 +27,9 @@ def expected(path: Path) -> list[tuple[int, str, str]]:
 def test_check_case(path: Path) -> None:
     with pytest.raises(RecipeError) as info:
         recipec.check(recipec.parse(path))
-    found = [(d.span.line, d.code, d.message) for d in info.value.diagnostics if d.span.file == str(path)]
+    found = [
+        (d.span.line, d.code, d.message) for d in info.value.diagnostics if d.span.file == str(path)
+    ]
     for line, code, text in expected(path):
         matches = [f for f in found if f[0] == line and f[1] == code and text in f[2]]
         assert matches, f"line {line}: expected [{code}] {text!r}; found {found}"
@@ -38,7 +40,11 @@ def test_data_rows_are_reported_at_their_file_and_line() -> None:
     path = Path(__file__).parent / "cases" / "check" / "data_rows.recipe"
     with pytest.raises(RecipeError) as info:
         recipec.check(recipec.parse(path))
-    rows = [(Path(d.span.file).name, d.span.line, d.message) for d in info.value.diagnostics if d.code == "data"]
+    rows = [
+        (Path(d.span.file).name, d.span.line, d.message)
+        for d in info.value.diagnostics
+        if d.code == "data"
+    ]
     assert [(f, line) for f, line, _ in rows] == [("bad.jsonl", 2), ("bad.jsonl", 3)]
     assert rows[0][2].startswith("malformed JSON")
     assert rows[1][2] == "field 'n' must be int, not a string"

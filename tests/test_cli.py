@@ -14,7 +14,13 @@ GOOD = ROOT / "recipes" / "counseling.recipe"
 
 
 def run(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "recipec.cli", *map(str, args)], cwd=cwd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "error"})
+    return subprocess.run(
+        [sys.executable, "-m", "recipec.cli", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "error"},
+    )
 
 
 def no_traceback(result: subprocess.CompletedProcess[str]) -> None:
@@ -45,7 +51,12 @@ def test_usage_errors_exit_2() -> None:
 
 @pytest.mark.parametrize(
     "content",
-    [b"\x00\x01\x02\xff" * 100, "garbage ☃ {{{ ]]] \n".encode() * 500_000, b"\xff\xfe not utf8", b"recipe x { seed = }"],
+    [
+        b"\x00\x01\x02\xff" * 100,
+        "garbage ☃ {{{ ]]] \n".encode() * 500_000,
+        b"\xff\xfe not utf8",
+        b"recipe x { seed = }",
+    ],
     ids=["binary", "10MB-garbage", "bad-utf8", "syntax"],
 )
 def test_bad_files_get_a_message_not_a_traceback(tmp_path: Path, content: bytes) -> None:
@@ -65,7 +76,7 @@ def test_empty_recipe_checks_clean(tmp_path: Path) -> None:
 
 def test_fmt_check_and_diff_write_nothing(tmp_path: Path) -> None:
     path = tmp_path / "ugly.recipe"
-    ugly = 'recipe  x {seed=1}\n'
+    ugly = "recipe  x {seed=1}\n"
     path.write_text(ugly)
     assert run("fmt", "--check", path).returncode == 1
     diff = run("fmt", "--diff", path)
@@ -77,7 +88,7 @@ def test_fmt_check_and_diff_write_nothing(tmp_path: Path) -> None:
 
 
 def test_include_splices_declarations(tmp_path: Path) -> None:
-    (tmp_path / "common.recipe").write_text('persona p {\n  age = int(1..3)\n}\n')
+    (tmp_path / "common.recipe").write_text("persona p {\n  age = int(1..3)\n}\n")
     main = tmp_path / "main.recipe"
     main.write_text('include "common.recipe"\ninclude "missing.recipe"\n')
     result = run("check", main)

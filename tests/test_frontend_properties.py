@@ -40,10 +40,18 @@ _EXPLICIT = {
 }
 _EXPLICIT.update(
     {
-        "NAME": _spaced(st.from_regex(r"[a-z_][a-z0-9_]{0,6}", fullmatch=True).filter(lambda s: s not in _KEYWORDS)),
-        "SIGNED_NUMBER": _spaced(st.from_regex(r"-?(0|[1-9][0-9]{0,3})(\.[0-9]{1,3})?", fullmatch=True)),
+        "NAME": _spaced(
+            st.from_regex(r"[a-z_][a-z0-9_]{0,6}", fullmatch=True).filter(
+                lambda s: s not in _KEYWORDS
+            )
+        ),
+        "SIGNED_NUMBER": _spaced(
+            st.from_regex(r"-?(0|[1-9][0-9]{0,3})(\.[0-9]{1,3})?", fullmatch=True)
+        ),
         "STRING": _spaced(st.from_regex(r'"[a-zA-Z0-9 {}.,!?\-]{0,12}"', fullmatch=True)),
-        "LONG_STRING": _spaced(st.from_regex(r'"""\n[ ]{0,4}[a-z {}.]{0,20}\n[ ]{0,4}"""', fullmatch=True)),
+        "LONG_STRING": _spaced(
+            st.from_regex(r'"""\n[ ]{0,4}[a-z {}.]{0,20}\n[ ]{0,4}"""', fullmatch=True)
+        ),
         "COMMENT": st.from_regex(r"#[a-z ]{0,10}", fullmatch=True).map(lambda s: f" {s}\n"),
         "BLOCK_KIND": _spaced(st.sampled_from(["recipe", "model", "source"])),
         "BOUND": _spaced(st.sampled_from(["at_least", "at_most", "exactly"])),
@@ -98,7 +106,9 @@ def test_planning_is_identical_across_hash_seeds(tmp_path) -> None:  # type: ign
         env = {**os.environ, "PYTHONHASHSEED": seed}
         result = subprocess.run(
             [sys.executable, "-m", "recipec.cli", "plan", "--json", "recipes/counseling.recipe"],
-            env=env, capture_output=True, check=True,
+            env=env,
+            capture_output=True,
+            check=True,
         )
         outputs.append(result.stdout)
     assert outputs[0] == outputs[1]

@@ -38,14 +38,22 @@ def test_plan_meets_quota_exactly_and_is_valid_json(monkeypatch: pytest.MonkeyPa
     jobs = plan["jobs"]
     assert len(jobs) == 4
     assert sum(1 for j in jobs if j["persona"]["level"] == "expert") >= 2
-    assert all(j["persona"]["topic"] == "basics" for j in jobs if j["persona"]["level"] == "beginner")
+    assert all(
+        j["persona"]["topic"] == "basics" for j in jobs if j["persona"]["level"] == "beginner"
+    )
     assert all(18 <= j["persona"]["age"] <= 70 for j in jobs)
     assert len({j["seed"] for j in jobs}) == 4
 
 
 def test_million_job_plan_streams(tmp_path: Path) -> None:
     """Planning is a generator: the first jobs of a huge mix come without planning the rest."""
-    text = CASES[0].read_text().replace("total = 6\n", "").replace("take real 2\n", "").replace("take qa 4", "take qa 1000000")
+    text = (
+        CASES[0]
+        .read_text()
+        .replace("total = 6\n", "")
+        .replace("take real 2\n", "")
+        .replace("take qa 4", "take qa 1000000")
+    )
     path = CASES[0].parent / "_big.recipe"
     path.write_text(text)
     try:

@@ -22,7 +22,10 @@ def check(module: n.Module) -> p.Program:
     built: dict[str, dict[str, Any]] = {kind: {} for kind in ORDER}
     for kind in ORDER:
         for block in module.blocks(kind):
-            if built[kind].get(block.name) is not None or declared[kind].get(block.name) is not block:
+            if (
+                built[kind].get(block.name) is not None
+                or declared[kind].get(block.name) is not block
+            ):
                 continue
             try:
                 built[kind][block.name] = _build(ctx, kind, block, built, declared)
@@ -31,7 +34,17 @@ def check(module: n.Module) -> p.Program:
     _check_examples(ctx, built)
     if ctx.diagnostics:
         raise RecipeError(ctx.diagnostics)
-    return p.Program(name, module.file, seed, built["model"], built["source"], built["persona"], built["task"], built["mix"], description)
+    return p.Program(
+        name,
+        module.file,
+        seed,
+        built["model"],
+        built["source"],
+        built["persona"],
+        built["task"],
+        built["mix"],
+        description,
+    )
 
 
 def _declare(ctx: Context, module: n.Module) -> dict[str, dict[str, n.Block]]:
@@ -43,7 +56,12 @@ def _declare(ctx: Context, module: n.Module) -> dict[str, dict[str, n.Block]]:
             continue
         if item.name in first:
             other = first[item.name]
-            ctx.error("duplicate-name", f"'{item.name}' is already declared as a {other.kind} at line {other.name_span.line}", item.name_span)
+            ctx.error(
+                "duplicate-name",
+                f"'{item.name}' is already declared as a {other.kind} "
+                f"at line {other.name_span.line}",
+                item.name_span,
+            )
             continue
         first[item.name] = item
         declared[item.kind][item.name] = item
@@ -60,13 +78,21 @@ def _recipe(ctx: Context, module: n.Module) -> tuple[str, int, str]:
     seed, description = 0, ""
     try:
         seed = ctx.integer(s["seed"].value, "seed", 0, 2**63 - 1) if "seed" in s else 0
-        description = ctx.string(s["description"].value, "description") if "description" in s else ""
+        description = (
+            ctx.string(s["description"].value, "description") if "description" in s else ""
+        )
     except Invalid:
         pass
     return blocks[0].name, seed, description
 
 
-def _build(ctx: Context, kind: str, block: n.Block, built: dict[str, dict[str, Any]], declared: dict[str, dict[str, n.Block]]) -> Any:
+def _build(
+    ctx: Context,
+    kind: str,
+    block: n.Block,
+    built: dict[str, dict[str, Any]],
+    declared: dict[str, dict[str, n.Block]],
+) -> Any:
     if kind == "model":
         return declarations.model(ctx, block)
     if kind == "source":
@@ -87,4 +113,9 @@ def _check_examples(ctx: Context, built: dict[str, dict[str, Any]]) -> None:
         name, k = task.examples
         src = built["source"].get(name)
         if src is not None and len(src.rows) < k:
-            ctx.error("mix", f"task '{task.name}' samples {k} examples from '{name}', which holds {len(src.rows)} rows", task.span)
+            ctx.error(
+                "mix",
+                f"task '{task.name}' samples {k} examples from '{name}', "
+                f"which holds {len(src.rows)} rows",
+                task.span,
+            )

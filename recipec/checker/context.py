@@ -58,13 +58,13 @@ class Context:
             return v.value
         raise self.fail("type", f"{what} must be true or false, not {kind_of(v)}", v.span)
 
-    def _bounds(
-        self, x: float, span: Span, what: str, lo: float | None, hi: float | None
-    ) -> None:
+    def _bounds(self, x: float, span: Span, what: str, lo: float | None, hi: float | None) -> None:
         if (lo is not None and x < lo) or (hi is not None and x > hi):
             low = "" if lo is None else f"at least {lo}"
             high = "" if hi is None else f"at most {hi}"
-            raise self.fail("range", f"{what} must be {' and '.join(filter(None, [low, high]))}, not {x}", span)
+            raise self.fail(
+                "range", f"{what} must be {' and '.join(filter(None, [low, high]))}, not {x}", span
+            )
 
     def settings(
         self, block: n.Block, allowed: dict[str, str], required: tuple[str, ...] = ()
@@ -75,15 +75,29 @@ class Context:
             if not isinstance(stmt, n.Assign):
                 continue
             if stmt.name not in allowed:
-                hint = did_you_mean(stmt.name, allowed) or "settings here: " + ", ".join(sorted(allowed))
-                self.error("unknown-setting", f"unknown setting '{stmt.name}' in {block.kind} '{block.name}'", _name_span(stmt), hint)
+                hint = did_you_mean(stmt.name, allowed) or "settings here: " + ", ".join(
+                    sorted(allowed)
+                )
+                self.error(
+                    "unknown-setting",
+                    f"unknown setting '{stmt.name}' in {block.kind} '{block.name}'",
+                    _name_span(stmt),
+                    hint,
+                )
             elif stmt.name in found:
-                self.error("duplicate-name", f"setting '{stmt.name}' is given twice", _name_span(stmt))
+                self.error(
+                    "duplicate-name", f"setting '{stmt.name}' is given twice", _name_span(stmt)
+                )
             else:
                 found[stmt.name] = stmt
         for name in required:
             if name not in found:
-                self.error("missing-setting", f"{block.kind} '{block.name}' needs a '{name}' setting", block.name_span, f"add `{name} = {allowed[name]}`")
+                self.error(
+                    "missing-setting",
+                    f"{block.kind} '{block.name}' needs a '{name}' setting",
+                    block.name_span,
+                    f"add `{name} = {allowed[name]}`",
+                )
         return found
 
 

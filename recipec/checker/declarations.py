@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -43,10 +44,20 @@ def model(ctx: Context, block: n.Block) -> p.Model:
     path = ctx.string(s["file"].value, "file")
     digest = ctx.string(s["sha256"].value, "sha256").lower()
     if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-        ctx.error("type", "sha256 must be 64 hexadecimal digits", s["sha256"].value.span, "`sha256sum FILE` prints it")
+        ctx.error(
+            "type",
+            "sha256 must be 64 hexadecimal digits",
+            s["sha256"].value.span,
+            "`sha256sum FILE` prints it",
+        )
     found = find_model_file(path, block.span.file)
     if found is None:
-        ctx.error("file", f"model file '{path}' not found", s["file"].value.span, "fetch the default teacher with `make model`, or point `file` at a GGUF you have")
+        ctx.error(
+            "file",
+            f"model file '{path}' not found",
+            s["file"].value.span,
+            "fetch the default teacher with `make model`, or point `file` at a GGUF you have",
+        )
     values: dict[str, Any] = {}
     for name, lo, hi, integer in (
         ("context", 64, 1 << 20, True),
@@ -61,11 +72,12 @@ def model(ctx: Context, block: n.Block) -> p.Model:
         ("max_tokens", 1, 1 << 20, True),
     ):
         if name in s:
-            read = ctx.integer if integer else ctx.number
-            try:
-                values[name] = read(s[name].value, name, lo, hi)  # type: ignore[operator]
-            except Invalid:
-                pass
+            v = s[name].value
+            with contextlib.suppress(Invalid):  # reported; go on checking the other settings
+                if integer:
+                    values[name] = ctx.integer(v, name, int(lo), int(hi))
+                else:
+                    values[name] = ctx.number(v, name, lo, hi)
     if "chat_template" in s:
         values["chat_template"] = ctx.string(s["chat_template"].value, "chat_template")
     return p.Model(block.name, str(found or path), digest, span=block.span, **values)
@@ -77,7 +89,12 @@ def find_model_file(path: str, recipe_file: str) -> Path | None:
     if given.is_absolute():
         return given if given.is_file() else None
     here = Path(recipe_file).parent
-    for candidate in (here / given, Path.cwd() / given, Path("models") / given.name, here.parent / "models" / given.name):
+    for candidate in (
+        here / given,
+        Path.cwd() / given,
+        Path("models") / given.name,
+        here.parent / "models" / given.name,
+    ):
         if candidate.is_file():
             return Path(os.path.normpath(candidate))
     return None
@@ -110,24 +127,37 @@ def source(ctx: Context, block: n.Block) -> p.DataSource:
     if "format" in s:
         fmt = format_call(ctx, s["format"].value, {f.name for f in fields})
     if not path.is_file():
-        raise ctx.fail("file", f"data file '{path_text}' not found (looked at {path})", s["file"].value.span)
+        raise ctx.fail(
+            "file", f"data file '{path_text}' not found (looked at {path})", s["file"].value.span
+        )
     rows, lines, skipped = load_rows(ctx, path, fields, on_error == "skip")
     return p.DataSource(block.name, str(path), fields, rows, lines, fmt, skipped, block.span)
 
 
 def source_fields(ctx: Context, v: n.Value) -> tuple[p.SourceField, ...]:
     if not isinstance(v, n.Object):
-        raise ctx.fail("type", f"fields must be an object such as {{ text: string }}, not {kind_of(v)}", v.span)
+        raise ctx.fail(
+            "type", f"fields must be an object such as {{ text: string }}, not {kind_of(v)}", v.span
+        )
     out = []
     for f in v.fields:
         if not (isinstance(f.value, n.Ref) and f.value.dotted in FIELD_TYPES):
-            ctx.error("type", f"source field '{f.name}' must have a plain type: {', '.join(FIELD_TYPES)}", f.value.span)
+            ctx.error(
+                "type",
+                f"source field '{f.name}' must have a plain type: {', '.join(FIELD_TYPES)}",
+                f.value.span,
+            )
             continue
         out.append(p.SourceField(f.name, f.value.dotted, f.optional))
     return tuple(out)
 
 
-_PY_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "int": (int,), "float": (int, float), "bool": (bool,)}
+_PY_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+}
 
 
 def load_rows(
@@ -136,7 +166,9 @@ def load_rows(
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ctx.fail("file", f"cannot read {path}: {exc.strerror}", Span(str(path), 0, 0, 0, 0)) from None
+        raise ctx.fail(
+            "file", f"cannot read {path}: {exc.strerror}", Span(str(path), 0, 0, 0, 0)
+        ) from None
     rows, lines, skipped = [], [], []
     is_csv = path.suffix.lower() == ".csv"
     records = _csv_rows(data) if is_csv else _jsonl_rows(data)
@@ -149,7 +181,12 @@ def load_rows(
         elif skip:
             skipped.append((line, problem))
         else:
-            ctx.error("data", problem, Span(str(path), line, 1, line, 2), 'fix the row, or add `on_error = "skip"` to the source')
+            ctx.error(
+                "data",
+                problem,
+                Span(str(path), line, 1, line, 2),
+                'fix the row, or add `on_error = "skip"` to the source',
+            )
     return tuple(rows), tuple(lines), tuple(skipped)
 
 
@@ -179,7 +216,9 @@ def _csv_rows(data: bytes) -> list[tuple[int, dict[str, Any] | str]]:
     return out
 
 
-def _row_problem(record: dict[str, Any], fields: tuple[p.SourceField, ...], is_csv: bool) -> str | None:
+def _row_problem(
+    record: dict[str, Any], fields: tuple[p.SourceField, ...], is_csv: bool
+) -> str | None:
     for f in fields:
         given = record.get(f.name)
         if given is None or given == "":
@@ -221,21 +260,37 @@ FORMAT_ROLES = {
 def format_call(ctx: Context, v: n.Value, field_names: set[str]) -> p.Format:
     if not isinstance(v, n.Call) or v.name not in FORMAT_ROLES:
         hint = did_you_mean(v.name, FORMAT_ROLES) if isinstance(v, n.Call) else None
-        raise ctx.fail("type", "format must be chat(...), instruction(...) or preference(...)", v.span, hint)
+        raise ctx.fail(
+            "type", "format must be chat(...), instruction(...) or preference(...)", v.span, hint
+        )
     required, optional = FORMAT_ROLES[v.name]
     roles, system = [], None
     for arg in v.args:
         if not isinstance(arg, n.Keyword):
-            ctx.error("type", f"{v.name}(...) takes role = field arguments, e.g. {required[0]} = message", arg.span)
+            ctx.error(
+                "type",
+                f"{v.name}(...) takes role = field arguments, e.g. {required[0]} = message",
+                arg.span,
+            )
             continue
         if arg.name not in required + optional:
-            ctx.error("type", f"{v.name}(...) has no role '{arg.name}'", arg.span, did_you_mean(arg.name, required + optional))
+            ctx.error(
+                "type",
+                f"{v.name}(...) has no role '{arg.name}'",
+                arg.span,
+                did_you_mean(arg.name, required + optional),
+            )
         elif arg.name == "system" and isinstance(arg.value, n.Str):
             system = arg.value.value
         elif isinstance(arg.value, n.Ref) and len(arg.value.parts) == 1:
             name = arg.value.parts[0]
             if name not in field_names:
-                ctx.error("undefined-name", f"no field '{name}' to use as {arg.name}", arg.value.span, did_you_mean(name, field_names))
+                ctx.error(
+                    "undefined-name",
+                    f"no field '{name}' to use as {arg.name}",
+                    arg.value.span,
+                    did_you_mean(name, field_names),
+                )
             roles.append((arg.name, name))
         else:
             ctx.error("type", f"{arg.name} must name a field", arg.value.span)
@@ -259,7 +314,9 @@ def persona(ctx: Context, block: n.Block) -> p.Persona:
         try:
             if isinstance(stmt, n.Assign):
                 if stmt.name in known:
-                    ctx.error("duplicate-name", f"attribute '{stmt.name}' is defined twice", stmt.span)
+                    ctx.error(
+                        "duplicate-name", f"attribute '{stmt.name}' is defined twice", stmt.span
+                    )
                     continue
                 attributes.append((stmt.name, sampler(ctx, stmt.value, resolve)))
             elif isinstance(stmt, n.Require):
@@ -271,15 +328,25 @@ def persona(ctx: Context, block: n.Block) -> p.Persona:
         try:
             p.sample_persona(result, random.Random(0), budget=20_000)
         except p.Unsatisfiable:
-            ctx.error("persona", f"persona '{block.name}': no sample meets its `require` constraints (20000 tries)", block.name_span, "loosen a `require`, or widen an attribute's distribution")
+            ctx.error(
+                "persona",
+                f"persona '{block.name}': no sample meets its `require` constraints (20000 tries)",
+                block.name_span,
+                "loosen a `require`, or widen an attribute's distribution",
+            )
     return result
 
 
-def _attribute_resolver(ctx: Context, known: list[str]):  # type: ignore[no-untyped-def]
+def _attribute_resolver(ctx: Context, known: list[str]):
     def resolve(ref: n.Ref) -> tuple[str, ...]:
         parts = ref.parts[1:] if ref.parts[0] == "persona" and len(ref.parts) > 1 else ref.parts
         if len(parts) != 1 or parts[0] not in known:
-            raise ctx.fail("undefined-name", f"'{ref.dotted}' is not an attribute defined above", ref.span, did_you_mean(parts[-1], known))
+            raise ctx.fail(
+                "undefined-name",
+                f"'{ref.dotted}' is not an attribute defined above",
+                ref.span,
+                did_you_mean(parts[-1], known),
+            )
         return (parts[0],)
 
     return resolve
@@ -293,7 +360,13 @@ def sampler(ctx: Context, v: n.Value, resolve: Any) -> p.Sampler:
         return p.Const(v.value)
     if not isinstance(v, n.Call) or v.name not in _SAMPLERS:
         hint = did_you_mean(v.name, SAMPLERS) if isinstance(v, n.Call) else None
-        raise ctx.fail("type", f"an attribute must be a literal or a sampler ({', '.join(SAMPLERS)}), not {kind_of(v)}", v.span, hint)
+        raise ctx.fail(
+            "type",
+            f"an attribute must be a literal or a sampler ({', '.join(SAMPLERS)}), "
+            f"not {kind_of(v)}",
+            v.span,
+            hint,
+        )
     return _SAMPLERS[v.name](ctx, v)
 
 
@@ -301,20 +374,24 @@ def _choice(ctx: Context, call: n.Call) -> p.Sampler:
     values, weights = [], []
     for a in call.positional:
         if isinstance(a, n.Weighted):
-            values.append(literal(ctx, a.value))  # type: ignore[arg-type]
-            weights.append(ctx.number(a.weight, "a weight", 0))  # type: ignore[arg-type]
+            values.append(literal(ctx, a.value))
+            weights.append(ctx.number(a.weight, "a weight", 0))
         else:
-            values.append(literal(ctx, a))  # type: ignore[arg-type]
+            values.append(literal(ctx, a))
             weights.append(1.0)
     if not values or sum(weights) <= 0:
-        raise ctx.fail("persona", "choice(...) needs at least one value with a positive weight", call.span)
+        raise ctx.fail(
+            "persona", "choice(...) needs at least one value with a positive weight", call.span
+        )
     return p.Choice(tuple(values), tuple(weights))
 
 
 def _range_of(ctx: Context, call: n.Call, integer: bool) -> tuple[float, float]:
     ranges = [a for a in call.positional if isinstance(a, n.Range)]
     if len(ranges) != 1:
-        raise ctx.fail("persona", f"{call.name}(...) needs a range, e.g. {call.name}(18..25)", call.span)
+        raise ctx.fail(
+            "persona", f"{call.name}(...) needs a range, e.g. {call.name}(18..25)", call.span
+        )
     lo, hi = ranges[0].lo.value, ranges[0].hi.value
     if integer and (isinstance(lo, float) or isinstance(hi, float)):
         raise ctx.fail("persona", "int(...) bounds must be integers", ranges[0].span)
@@ -332,7 +409,9 @@ def _normal(ctx: Context, call: n.Call) -> p.Sampler:
     kw = call.keywords
     for needed in ("mean", "sd", "clamp"):
         if needed not in kw:
-            raise ctx.fail("persona", "normal(...) needs mean = M, sd = S, clamp = LO..HI", call.span)
+            raise ctx.fail(
+                "persona", "normal(...) needs mean = M, sd = S, clamp = LO..HI", call.span
+            )
     clamp = kw["clamp"].value
     if not isinstance(clamp, n.Range):
         raise ctx.fail("persona", "clamp must be a range LO..HI", clamp.span)
@@ -351,9 +430,13 @@ def _bernoulli(ctx: Context, call: n.Call) -> p.Sampler:
 def _lines(ctx: Context, call: n.Call) -> p.Sampler:
     args = call.positional
     if len(args) != 1:
-        raise ctx.fail("persona", 'lines(...) takes one file name, e.g. lines("data/names.txt")', call.span)
+        raise ctx.fail(
+            "persona", 'lines(...) takes one file name, e.g. lines("data/names.txt")', call.span
+        )
     path = ctx.resolve(ctx.string(args[0], "a file name"), call.span.file)  # type: ignore[arg-type]
-    values = tuple(line.strip() for line in _read_text(ctx, path, args[0].span).splitlines() if line.strip())
+    values = tuple(
+        line.strip() for line in _read_text(ctx, path, args[0].span).splitlines() if line.strip()
+    )
     if not values:
         raise ctx.fail("persona", f"{path} holds no values", args[0].span)
     return p.Choice(values, (1.0,) * len(values))
@@ -362,7 +445,11 @@ def _lines(ctx: Context, call: n.Call) -> p.Sampler:
 def _column(ctx: Context, call: n.Call) -> p.Sampler:
     args = call.positional
     if len(args) != 2:
-        raise ctx.fail("persona", 'column(...) takes a file and a column: column("people.csv", "name")', call.span)
+        raise ctx.fail(
+            "persona",
+            'column(...) takes a file and a column: column("people.csv", "name")',
+            call.span,
+        )
     path = ctx.resolve(ctx.string(args[0], "a file name"), call.span.file)  # type: ignore[arg-type]
     column = ctx.string(args[1], "a column name")  # type: ignore[arg-type]
     text = _read_text(ctx, path, args[0].span)
@@ -370,7 +457,12 @@ def _column(ctx: Context, call: n.Call) -> p.Sampler:
     if path.suffix.lower() == ".csv":
         reader = csv.DictReader(io.StringIO(text))
         if column not in (reader.fieldnames or []):
-            raise ctx.fail("persona", f"{path} has no column '{column}'", args[1].span, did_you_mean(column, reader.fieldnames or []))
+            raise ctx.fail(
+                "persona",
+                f"{path} has no column '{column}'",
+                args[1].span,
+                did_you_mean(column, reader.fieldnames or []),
+            )
         values = [row[column] for row in reader if row.get(column)]
     else:
         for line in text.splitlines():

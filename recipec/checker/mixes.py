@@ -23,7 +23,9 @@ def mix(ctx: Context, block: n.Block, prog: dict[str, Any]) -> p.Mix:
     retries = ctx.integer(s["retries"].value, "retries", 0, 1000) if "retries" in s else 5
     takes_nodes = [t for t in block.body if isinstance(t, n.Take)]
     if not takes_nodes:
-        ctx.error("mix", f"mix '{block.name}' takes nothing", block.name_span, "add `take TASK 100`")
+        ctx.error(
+            "mix", f"mix '{block.name}' takes nothing", block.name_span, "add `take TASK 100`"
+        )
         raise Invalid(block.name)
     takes = _takes(ctx, block, takes_nodes, total, prog)
     origins = {t.origin: t for t in takes}
@@ -34,12 +36,22 @@ def mix(ctx: Context, block: n.Block, prog: dict[str, Any]) -> p.Mix:
         elif isinstance(stmt, n.Balance):
             quotas.extend(_balance(ctx, stmt, origins, prog))
     rules = _filters(ctx, block, prog)
-    mixed = p.Mix(block.name, sum(t.count for t in takes), tuple(takes), tuple(quotas), retries=retries, span=block.span, **rules)
+    mixed = p.Mix(
+        block.name,
+        sum(t.count for t in takes),
+        tuple(takes),
+        tuple(quotas),
+        retries=retries,
+        span=block.span,
+        **rules,
+    )
     _check_formats(ctx, block, mixed, prog)
     return mixed
 
 
-def _takes(ctx: Context, block: n.Block, nodes: list[n.Take], total: int | None, prog: dict[str, Any]) -> list[p.TakeRule]:
+def _takes(
+    ctx: Context, block: n.Block, nodes: list[n.Take], total: int | None, prog: dict[str, Any]
+) -> list[p.TakeRule]:
     percents = [t for t in nodes if t.percent]
     if percents and total is None:
         ctx.error("mix", "a percentage needs `total = N` in the mix", percents[0].amount.span)
@@ -50,13 +62,23 @@ def _takes(ctx: Context, block: n.Block, nodes: list[n.Take], total: int | None,
     seen: set[str] = set()
     for t in nodes:
         if t.origin in seen:
-            ctx.error("duplicate-name", f"'{t.origin}' is taken twice in this mix", t.span, "use one `take` with a `where`, or a quota")
+            ctx.error(
+                "duplicate-name",
+                f"'{t.origin}' is taken twice in this mix",
+                t.span,
+                "use one `take` with a `where`, or a quota",
+            )
             continue
         seen.add(t.origin)
         count = shares.get(id(t), 0) if t.percent else _count(ctx, t.amount)
         out.append(_take(ctx, t, count, prog))
     if total is not None and fixed + sum(shares.values()) != total:
-        ctx.error("mix", f"the takes add up to {fixed + sum(shares.values())}, but total = {total}", block.name_span, "make the counts (and percentages of the total) add up")
+        ctx.error(
+            "mix",
+            f"the takes add up to {fixed + sum(shares.values())}, but total = {total}",
+            block.name_span,
+            "make the counts (and percentages of the total) add up",
+        )
     return out
 
 
@@ -90,38 +112,70 @@ def _take(ctx: Context, t: n.Take, count: int, prog: dict[str, Any]) -> p.TakeRu
         where = condition(ctx, t.where, _row_resolver(ctx, src)) if t.where else None
         available = sum(1 for r in src.rows if where is None or p.holds(where, {"row": r}))
         if count > available:
-            ctx.error("mix", f"take {count} from '{src.name}', but it holds {available} matching row(s)", t.span)
+            ctx.error(
+                "mix",
+                f"take {count} from '{src.name}', but it holds {available} matching row(s)",
+                t.span,
+            )
         if src.format is None:
-            ctx.error("missing-setting", f"source '{src.name}' is taken into a mix but has no `format`", t.span, "add `format = chat(user = FIELD, assistant = FIELD)` to the source")
+            ctx.error(
+                "missing-setting",
+                f"source '{src.name}' is taken into a mix but has no `format`",
+                t.span,
+                "add `format = chat(user = FIELD, assistant = FIELD)` to the source",
+            )
         return p.TakeRule(t.origin, False, count, where)
     if t.origin in prog["declared"]["task"] or t.origin in prog["declared"]["source"]:
         raise Invalid(t.origin)  # declared, but it failed to check: already reported
     known = list(prog["declared"]["task"]) + list(prog["declared"]["source"])
-    raise ctx.fail("undefined-name", f"no task or source named '{t.origin}'", t.span, did_you_mean(t.origin, known))
+    raise ctx.fail(
+        "undefined-name",
+        f"no task or source named '{t.origin}'",
+        t.span,
+        did_you_mean(t.origin, known),
+    )
 
 
-def _persona_resolver(ctx: Context, task: p.Task, prog: dict[str, Any]):  # type: ignore[no-untyped-def]
+def _persona_resolver(ctx: Context, task: p.Task, prog: dict[str, Any]):
     persona: p.Persona | None = prog["persona"].get(task.persona) if task.persona else None
 
     def resolve(ref: n.Ref) -> tuple[str, ...]:
         if ref.parts[0] != "persona" or len(ref.parts) != 2:
-            raise ctx.fail("undefined-name", f"'{ref.dotted}': conditions on a task refer to persona.ATTRIBUTE", ref.span)
+            raise ctx.fail(
+                "undefined-name",
+                f"'{ref.dotted}': conditions on a task refer to persona.ATTRIBUTE",
+                ref.span,
+            )
         known = [a for a, _ in persona.attributes] if persona else []
         if ref.parts[1] not in known:
-            who = f"persona '{persona.name}'" if persona else f"task '{task.name}' (it has no persona)"
-            raise ctx.fail("undefined-name", f"{who} has no attribute '{ref.parts[1]}'", ref.span, did_you_mean(ref.parts[1], known))
+            who = (
+                f"persona '{persona.name}'"
+                if persona
+                else f"task '{task.name}' (it has no persona)"
+            )
+            raise ctx.fail(
+                "undefined-name",
+                f"{who} has no attribute '{ref.parts[1]}'",
+                ref.span,
+                did_you_mean(ref.parts[1], known),
+            )
         return ref.parts
 
     return resolve
 
 
-def _row_resolver(ctx: Context, src: p.DataSource):  # type: ignore[no-untyped-def]
+def _row_resolver(ctx: Context, src: p.DataSource):
     names = [f.name for f in src.fields]
 
     def resolve(ref: n.Ref) -> tuple[str, ...]:
         parts = ref.parts[1:] if ref.parts[0] == "row" else ref.parts
         if len(parts) != 1 or parts[0] not in names:
-            raise ctx.fail("undefined-name", f"source '{src.name}' has no field '{ref.dotted}'", ref.span, did_you_mean(parts[-1], names))
+            raise ctx.fail(
+                "undefined-name",
+                f"source '{src.name}' has no field '{ref.dotted}'",
+                ref.span,
+                did_you_mean(parts[-1], names),
+            )
         return ("row", parts[0])
 
     return resolve
@@ -134,34 +188,63 @@ def _reachable(ctx: Context, task: p.Task, where: p.Cond, prog: dict[str, Any], 
     try:
         p.sample_persona(persona, random.Random(0), where, budget=20_000)
     except p.Unsatisfiable:
-        ctx.error("mix", f"no persona of '{persona.name}' meets `{p.describe(where)}` (20000 samples)", span, "the condition is impossible or too rare to plan; check the persona's distribution")
+        ctx.error(
+            "mix",
+            f"no persona of '{persona.name}' meets `{p.describe(where)}` (20000 samples)",
+            span,
+            "the condition is impossible or too rare to plan; check the persona's distribution",
+        )
 
 
-def _quota(ctx: Context, q: n.Quota, origins: dict[str, p.TakeRule], prog: dict[str, Any]) -> list[p.QuotaRule]:
+def _quota(
+    ctx: Context, q: n.Quota, origins: dict[str, p.TakeRule], prog: dict[str, Any]
+) -> list[p.QuotaRule]:
     take = origins.get(q.origin)
     if take is None or not take.synthetic:
-        raise ctx.fail("mix", f"a quota needs a task taken in this mix; '{q.origin}' is not", q.span, did_you_mean(q.origin, [t for t, r in origins.items() if r.synthetic]))
+        raise ctx.fail(
+            "mix",
+            f"a quota needs a task taken in this mix; '{q.origin}' is not",
+            q.span,
+            did_you_mean(q.origin, [t for t, r in origins.items() if r.synthetic]),
+        )
     where = condition(ctx, q.where, _persona_resolver(ctx, prog["task"][q.origin], prog))
     count = ctx.integer(q.count, "a quota", 0)
     if q.bound in ("at_least", "exactly") and count > take.count:
-        ctx.error("mix", f"quota {q.bound} {count} is above the {take.count} records taken from '{q.origin}'", q.count.span)
+        ctx.error(
+            "mix",
+            f"quota {q.bound} {count} is above the {take.count} records taken from '{q.origin}'",
+            q.count.span,
+        )
     if q.bound in ("at_least", "exactly") and count > 0:
         _reachable(ctx, prog["task"][q.origin], where, prog, q.where.span)
     return [p.QuotaRule(q.origin, where, q.bound, count, q.span)]
 
 
-def _balance(ctx: Context, b: n.Balance, origins: dict[str, p.TakeRule], prog: dict[str, Any]) -> list[p.QuotaRule]:
+def _balance(
+    ctx: Context, b: n.Balance, origins: dict[str, p.TakeRule], prog: dict[str, Any]
+) -> list[p.QuotaRule]:
     take = origins.get(b.origin)
     if take is None or not take.synthetic:
-        raise ctx.fail("mix", f"balance needs a task taken in this mix; '{b.origin}' is not", b.span)
+        raise ctx.fail(
+            "mix", f"balance needs a task taken in this mix; '{b.origin}' is not", b.span
+        )
     path = _persona_resolver(ctx, prog["task"][b.origin], prog)(b.by)
     persona: p.Persona = prog["persona"][prog["task"][b.origin].persona]
     sampler = persona.sampler(path[1])
     values = p.domain(sampler) if sampler else None
     if not values:
-        raise ctx.fail("mix", f"balance needs an attribute with a finite set of values; '{b.by.dotted}' has none", b.by.span)
+        raise ctx.fail(
+            "mix",
+            f"balance needs an attribute with a finite set of values; '{b.by.dotted}' has none",
+            b.by.span,
+        )
     base, extra = divmod(take.count, len(values))
-    return [p.QuotaRule(b.origin, p.Cmp(path, "==", v), "exactly", base + (1 if i < extra else 0), b.span) for i, v in enumerate(values)]
+    return [
+        p.QuotaRule(
+            b.origin, p.Cmp(path, "==", v), "exactly", base + (1 if i < extra else 0), b.span
+        )
+        for i, v in enumerate(values)
+    ]
 
 
 def _filters(ctx: Context, block: n.Block, prog: dict[str, Any]) -> dict[str, Any]:
@@ -170,29 +253,51 @@ def _filters(ctx: Context, block: n.Block, prog: dict[str, Any]) -> dict[str, An
     for stmt in block.body:
         try:
             match stmt:
-                case n.Dedupe(mode, threshold):
+                case n.Dedupe():
                     rules["dedupe"] = _dedupe(ctx, stmt)
                 case n.Leakage(source, max_overlap):
                     if source not in prog["declared"]["source"]:
-                        raise ctx.fail("undefined-name", f"unknown source '{source}'", stmt.span, did_you_mean(source, prog["source"]))
+                        raise ctx.fail(
+                            "undefined-name",
+                            f"unknown source '{source}'",
+                            stmt.span,
+                            did_you_mean(source, prog["source"]),
+                        )
                     leakage.append((source, ctx.number(max_overlap, "max_overlap", 0, 1)))
                 case n.Judge(model, rubric, minimum):
                     if model not in prog["declared"]["model"]:
-                        raise ctx.fail("undefined-name", f"unknown model '{model}'", stmt.span, did_you_mean(model, prog["model"]))
+                        raise ctx.fail(
+                            "undefined-name",
+                            f"unknown model '{model}'",
+                            stmt.span,
+                            did_you_mean(model, prog["model"]),
+                        )
                     lo, hi = p.JUDGE_SCALE
-                    rules["judge"] = p.JudgeRule(model, rubric.value, ctx.integer(minimum, "min", lo, hi))
-                case n.Split(parts):
+                    rules["judge"] = p.JudgeRule(
+                        model, rubric.value, ctx.integer(minimum, "min", lo, hi)
+                    )
+                case n.Split():
                     rules["splits"] = _splits(ctx, stmt)
                 case n.Write(path, fmt):
                     rules["written"] = True
                     if fmt not in p.EXPORT_FORMATS:
-                        raise ctx.fail("type", f"unknown export format '{fmt}'", stmt.span, did_you_mean(fmt, p.EXPORT_FORMATS) or "formats: " + ", ".join(p.EXPORT_FORMATS))
+                        raise ctx.fail(
+                            "type",
+                            f"unknown export format '{fmt}'",
+                            stmt.span,
+                            did_you_mean(fmt, p.EXPORT_FORMATS)
+                            or "formats: " + ", ".join(p.EXPORT_FORMATS),
+                        )
                     rules["write_path"], rules["write_format"] = path.value, fmt
         except Invalid:
             continue
     rules["leakage"] = tuple(leakage)
     if not rules.pop("written", False):
-        ctx.error("missing-setting", f"mix '{block.name}' needs a `write \"DIR\" as FORMAT`", block.name_span)
+        ctx.error(
+            "missing-setting",
+            f"mix '{block.name}' needs a `write \"DIR\" as FORMAT`",
+            block.name_span,
+        )
     return rules
 
 
@@ -200,7 +305,9 @@ def _dedupe(ctx: Context, d: n.Dedupe) -> tuple[str, float]:
     if d.mode == "exact":
         return ("exact", 1.0)
     if d.mode == "near":
-        threshold = ctx.number(d.threshold, "a similarity threshold", 0.05, 0.99) if d.threshold else 0.85
+        threshold = (
+            ctx.number(d.threshold, "a similarity threshold", 0.05, 0.99) if d.threshold else 0.85
+        )
         return ("near", threshold)
     raise ctx.fail("type", f"dedupe is `exact` or `near THRESHOLD`, not '{d.mode}'", d.span)
 
@@ -213,7 +320,9 @@ def _splits(ctx: Context, s: n.Split) -> tuple[tuple[str, float], ...]:
     if any(r <= 0 for _, r in parts):
         ctx.error("range", "split ratios must be above 0", s.span)
     if abs(math.fsum(r for _, r in parts) - 1.0) > 1e-9:
-        ctx.error("mix", f"split ratios add up to {math.fsum(r for _, r in parts):g}, not 1", s.span)
+        ctx.error(
+            "mix", f"split ratios add up to {math.fsum(r for _, r in parts):g}, not 1", s.span
+        )
     return parts
 
 
@@ -224,6 +333,16 @@ def _check_formats(ctx: Context, block: n.Block, mix: p.Mix, prog: dict[str, Any
         if fmt is None:
             continue
         if mix.write_format in PREFERENCE_ONLY and fmt.kind != "preference":
-            ctx.error("mix", f"{mix.write_format} needs preference records; '{take.origin}' has a {fmt.kind} format", block.name_span)
+            ctx.error(
+                "mix",
+                f"{mix.write_format} needs preference records; "
+                f"'{take.origin}' has a {fmt.kind} format",
+                block.name_span,
+            )
         if mix.write_format in SINGLE_TURN_ONLY and isinstance(origin, p.Task) and origin.turns > 1:
-            ctx.error("mix", f"{mix.write_format} holds single-turn records; '{take.origin}' has {origin.turns} turns", block.name_span)
+            ctx.error(
+                "mix",
+                f"{mix.write_format} holds single-turn records; "
+                f"'{take.origin}' has {origin.turns} turns",
+                block.name_span,
+            )

@@ -43,7 +43,9 @@ def type_schema(ctx: Context, v: n.Value) -> dict[str, Any]:
     if isinstance(v, n.Ref) and len(v.parts) == 1:
         v = n.Call(v.parts[0], (), v.span)
     if not isinstance(v, n.Call):
-        raise ctx.fail("schema", f"expected a type such as string or int(1..5), not {kind_of(v)}", v.span)
+        raise ctx.fail(
+            "schema", f"expected a type such as string or int(1..5), not {kind_of(v)}", v.span
+        )
     builder = _BUILDERS.get(v.name)
     if builder is None:
         hint = did_you_mean(v.name, TYPES) or "types: " + ", ".join(TYPES) + ", or { ... }"
@@ -60,17 +62,25 @@ def _range(ctx: Context, call: n.Call, integer: bool) -> tuple[float | None, flo
     if integer and (isinstance(lo, float) or isinstance(hi, float)):
         raise ctx.fail("schema", f"{call.name}(...) bounds must be integers", r.span)
     if lo > hi:
-        raise ctx.fail("range", f"empty range {lo}..{hi}: the lower bound is above the upper", r.span)
+        raise ctx.fail(
+            "range", f"empty range {lo}..{hi}: the lower bound is above the upper", r.span
+        )
     return lo, hi
 
 
 def _unexpected(ctx: Context, call: n.Call, allowed: tuple[str, ...], max_positional: int) -> None:
     for name, kw in call.keywords.items():
         if name not in allowed:
-            hint = did_you_mean(name, allowed) or (f"allowed: {', '.join(allowed)}" if allowed else None)
+            hint = did_you_mean(name, allowed) or (
+                f"allowed: {', '.join(allowed)}" if allowed else None
+            )
             ctx.error("schema", f"{call.name}(...) has no option '{name}'", kw.span, hint)
     if len(call.positional) > max_positional:
-        ctx.error("schema", f"{call.name}(...) takes at most {max_positional} argument(s) before options", call.span)
+        ctx.error(
+            "schema",
+            f"{call.name}(...) takes at most {max_positional} argument(s) before options",
+            call.span,
+        )
 
 
 def _string(ctx: Context, call: n.Call) -> dict[str, Any]:
@@ -90,7 +100,9 @@ def _string(ctx: Context, call: n.Call) -> dict[str, Any]:
 def _regex(ctx: Context, call: n.Call) -> dict[str, Any]:
     args = call.positional
     if len(args) != 1 or not isinstance(args[0], n.Str):
-        raise ctx.fail("schema", 'regex(...) takes one pattern string, e.g. regex("[A-Z]{3}")', call.span)
+        raise ctx.fail(
+            "schema", 'regex(...) takes one pattern string, e.g. regex("[A-Z]{3}")', call.span
+        )
     return {"type": "string", "pattern": _pattern(ctx, args[0])}
 
 
@@ -135,8 +147,10 @@ def _list(ctx: Context, call: n.Call) -> dict[str, Any]:
     _unexpected(ctx, call, (), 2)
     args = call.positional
     if not args or isinstance(args[0], n.Range | n.Weighted):
-        raise ctx.fail("schema", "list(...) needs an item type first, e.g. list(string, 1..3)", call.span)
-    schema: dict[str, Any] = {"type": "array", "items": type_schema(ctx, args[0])}  # type: ignore[arg-type]
+        raise ctx.fail(
+            "schema", "list(...) needs an item type first, e.g. list(string, 1..3)", call.span
+        )
+    schema: dict[str, Any] = {"type": "array", "items": type_schema(ctx, args[0])}
     lo, hi = _range(ctx, call, integer=True)
     if lo is not None and hi is not None:
         if lo < 0:

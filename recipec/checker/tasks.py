@@ -29,7 +29,11 @@ def task(ctx: Context, block: n.Block, declared: dict[str, Any]) -> p.Task:
     s = ctx.settings(block, TASK_SETTINGS, required=("prompt", "format"))
     outputs = [stmt for stmt in block.body if isinstance(stmt, n.Output)]
     if not outputs:
-        ctx.error("missing-setting", f"task '{block.name}' needs an `output {{ ... }}` block", block.name_span)
+        ctx.error(
+            "missing-setting",
+            f"task '{block.name}' needs an `output {{ ... }}` block",
+            block.name_span,
+        )
         raise Invalid(block.name)
     for extra in outputs[1:]:
         ctx.error("duplicate-name", "a task has one output block", extra.span)
@@ -43,7 +47,9 @@ def task(ctx: Context, block: n.Block, declared: dict[str, Any]) -> p.Task:
         raise Invalid(block.name)
     fmt = format_call(ctx, s["format"].value, set(fields))
     if turns > 1 and fmt.kind != "chat":
-        ctx.error("type", "multi-turn tasks (turns > 1) need a chat(...) format", s["turns"].value.span)
+        ctx.error(
+            "type", "multi-turn tasks (turns > 1) need a chat(...) format", s["turns"].value.span
+        )
     allowed = {"task": None, "turns": None}
     if persona:
         allowed["persona"] = declared["persona"][persona]
@@ -51,12 +57,23 @@ def task(ctx: Context, block: n.Block, declared: dict[str, Any]) -> p.Task:
         allowed["examples"] = None
     prompt = _template(ctx, s["prompt"].value, allowed)
     system = _template(ctx, s["system"].value, allowed) if "system" in s else None
-    sampling = tuple(
-        (name, ctx.number(s[name].value, name, 0)) for name in SAMPLING if name in s
-    )
+    sampling = tuple((name, ctx.number(s[name].value, name, 0)) for name in SAMPLING if name in s)
     if prompt is None:
         raise Invalid(block.name)
-    return p.Task(block.name, model or "", persona, system, prompt, schema, fields, fmt, examples, turns, sampling, block.span)
+    return p.Task(
+        block.name,
+        model or "",
+        persona,
+        system,
+        prompt,
+        schema,
+        fields,
+        fmt,
+        examples,
+        turns,
+        sampling,
+        block.span,
+    )
 
 
 def _ref(ctx: Context, a: n.Assign | None, kind: str, declared: dict[str, Any]) -> str | None:
@@ -66,7 +83,12 @@ def _ref(ctx: Context, a: n.Assign | None, kind: str, declared: dict[str, Any]) 
     if not (isinstance(v, n.Ref) and len(v.parts) == 1):
         raise ctx.fail("type", f"{kind} must name a {kind}", v.span)
     if v.parts[0] not in declared:
-        ctx.error("undefined-name", f"unknown {kind} '{v.parts[0]}'", v.span, did_you_mean(v.parts[0], declared))
+        ctx.error(
+            "undefined-name",
+            f"unknown {kind} '{v.parts[0]}'",
+            v.span,
+            did_you_mean(v.parts[0], declared),
+        )
         return None
     return v.parts[0]
 
@@ -76,7 +98,12 @@ def _model(ctx: Context, block: n.Block, a: n.Assign | None, models: dict[str, A
         return _ref(ctx, a, "model", models)
     if len(models) == 1:
         return next(iter(models))
-    ctx.error("missing-setting", f"task '{block.name}' must say which model generates it", block.name_span, "add `model = NAME`" if models else "declare a `model NAME { ... }` block")
+    ctx.error(
+        "missing-setting",
+        f"task '{block.name}' must say which model generates it",
+        block.name_span,
+        "add `model = NAME`" if models else "declare a `model NAME { ... }` block",
+    )
     return None
 
 
@@ -84,7 +111,12 @@ def _examples(ctx: Context, a: n.Assign | None, sources: dict[str, Any]) -> tupl
     if a is None:
         return None
     v = a.value
-    if not (isinstance(v, n.Call) and v.name == "sample" and len(v.args) == 2 and isinstance(v.args[0], n.Ref)):
+    if not (
+        isinstance(v, n.Call)
+        and v.name == "sample"
+        and len(v.args) == 2
+        and isinstance(v.args[0], n.Ref)
+    ):
         raise ctx.fail("type", "examples must be sample(SOURCE, K)", v.span)
     name = _ref(ctx, n.Assign("examples", v.args[0], a.span), "source", sources)
     k = ctx.integer(v.args[1], "the number of examples", 1, 64)  # type: ignore[arg-type]
@@ -108,7 +140,12 @@ def _template(ctx: Context, v: n.Value, allowed: dict[str, Any]) -> p.Template |
         known = [a for a, _ in persona.attributes]
         for obj, attr, line in attrs:
             if obj == "persona" and attr not in known:
-                ctx.error("template", f"persona '{persona.name}' has no attribute '{attr}'", span_at(t, line, f"persona.{attr}"), did_you_mean(attr, known))
+                ctx.error(
+                    "template",
+                    f"persona '{persona.name}' has no attribute '{attr}'",
+                    span_at(t, line, f"persona.{attr}"),
+                    did_you_mean(attr, known),
+                )
     return t
 
 
