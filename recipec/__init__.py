@@ -25,7 +25,7 @@ from recipec.planner import Plan, plan
 from recipec.source import Source
 
 if TYPE_CHECKING:
-    from recipec.build import BuildReport
+    from recipec.builder import BuildReport
 
 __version__ = "0.1.0"
 __all__ = ["Diagnostic", "Plan", "RecipeError", "build", "check", "format_recipe", "parse", "plan"]
@@ -41,6 +41,6 @@ def format_recipe(text: str, name: str = "<recipe>") -> str:
 
 def build(plan_: Plan, out: Path | None = None, **options: Any) -> BuildReport:
     # Imported here: checking and planning never load llama.cpp.
-    from recipec.build import run_build
+    from recipec.builder import run_build
 
     return run_build(plan_, out, **options)

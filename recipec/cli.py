@@ -61,7 +61,7 @@ def guarded(fn: F) -> F:
             click.echo(f"error: {exc.filename or ''}: {exc.strerror or exc}", err=True)
             sys.exit(EXIT_ERRORS)
         except Exception as exc:
-            from recipec.build import BuildFailed
+            from recipec.builder import BuildFailed
 
             if not isinstance(exc, BuildFailed):
                 raise
@@ -205,7 +205,7 @@ def models(paths: tuple[Path, ...]) -> None:
 @guarded
 def report(outdir: Path) -> None:
     """Re-render report.md and report.html of a finished build in OUTDIR."""
-    from recipec.build import rerender_report
+    from recipec.builder import rerender_report
 
     rerender_report(outdir)
     click.echo(f"wrote {outdir / 'report.md'} and {outdir / 'report.html'}")
