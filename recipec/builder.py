@@ -530,6 +530,11 @@ class _MixBuild:
             "counts": dict(sorted(delivered.items())),
             "quotas": quotas,
             "rejections": dict(sorted(self.rejections.items())),
+            "skipped_rows": {
+                t.origin: [list(s) for s in self.program.sources[t.origin].skipped]
+                for t in self.mix.takes
+                if not t.synthetic and self.program.sources[t.origin].skipped
+            },
             "dropped": dropped,
             "tokens": dict(self.tokens),
             "generations": {"new": self.generated, "reused": self.reused},

@@ -14,14 +14,14 @@ WIDTH = 100
 def format_module(module: n.Module) -> str:
     printer = _Printer(module.comments)
     for index, item in enumerate(module.items):
-        printer.leading(item.span.line, "", top=True, first=index == 0)
+        printer.leading(item.span.line, "", top=True)
         if index > 0:
             printer.blank()
         if isinstance(item, n.Include):
             printer.emit(f"include {value(item.path)}", item.span.end_line)
         else:
             printer.block(item)
-    printer.leading(10**9, "", top=True, first=not module.items)
+    printer.leading(10**9, "", top=True)
     return "\n".join(printer.out).rstrip("\n") + "\n" if printer.out else ""
 
 
@@ -36,7 +36,7 @@ class _Printer:
         if self.out and self.out[-1] != "":
             self.out.append("")
 
-    def leading(self, line: int, indent: str, top: bool = False, first: bool = False) -> None:
+    def leading(self, line: int, indent: str, top: bool = False) -> None:
         """Emit the comments that stand before source line `line`."""
         while self.next < len(self.comments) and self.comments[self.next].span.line < line:
             comment = self.comments[self.next]
@@ -45,7 +45,7 @@ class _Printer:
             self.out.append(indent + comment.text)
             self.last_line = comment.span.line
             self.next += 1
-        if top and not first and self.out and self.out[-1] != "" and line > self.last_line + 1:
+        if top and self.out and self.out[-1] != "" and line > self.last_line + 1:
             self.blank()
 
     def trailing(self, line: int) -> None:

@@ -181,7 +181,7 @@ def _task_jobs(program: p.Program, m: p.Mix, take: p.TakeRule) -> Iterator[dict[
             try:
                 values = p.sample_persona(persona, rng, extra)
             except p.Unsatisfiable:
-                raise _quota_error(m, task, strata) from None
+                raise _unsatisfiable(m, task, job_id, extra) from None
             matched = strata.record(values)
         examples = _examples(program, task, rng)
         yield {
@@ -208,8 +208,15 @@ def _task_jobs(program: p.Program, m: p.Mix, take: p.TakeRule) -> Iterator[dict[
         raise _quota_error(m, task, strata)
 
 
+def _unsatisfiable(m: p.Mix, task: p.Task, job_id: str, cond: p.Cond | None) -> RecipeError:
+    wanted = f" meeting `{p.describe(cond)}`" if cond is not None else ""
+    message = f"job {job_id}: no persona of '{task.persona}'{wanted} in 10000 samples"
+    hint = "the `where`, quotas and `require`s together are too rare or impossible; loosen one"
+    return RecipeError([Diagnostic("mix", message, m.span, hint)])
+
+
 def _quota_error(m: p.Mix, task: p.Task, strata: _Strata) -> RecipeError:
-    q = (strata.unmet() or strata.quotas)[0]
+    q = strata.unmet()[0]
     return RecipeError(
         [
             Diagnostic(
@@ -250,7 +257,7 @@ def _messages(
         system = render(task.system, variables) if task.system else None
     except TemplateFailure as exc:
         raise RecipeError([Diagnostic("template", exc.message, exc.span, exc.hint)]) from None
-    if examples and "examples" not in task.prompt.text:
+    if examples and not task.shows_examples:
         shown = "\n".join(orjson.dumps(e).decode() for e in examples)
         user += f"\n\nExamples of real records:\n{shown}"
     keys = ", ".join(task.fields)
@@ -301,6 +308,13 @@ def summary(plan_: Plan) -> str:
             f"model {name}: {m.path} (sha256 {str(m.sha256)[:12]}…), "
             f"context {m.context}, temperature {m.temperature}"
         )
+    for src in prog.sources.values():
+        if src.skipped:
+            line, reason = src.skipped[0]
+            lines.append(
+                f"source {src.name}: {len(src.skipped)} malformed row(s) skipped "
+                f"(first: {src.path}:{line}: {reason})"
+            )
     totals = {"jobs": 0, "prompt": 0.0, "output": 0.0}
     for mix in plan_.header["mixes"]:
         lines.extend(_mix_summary(plan_, mix, totals))

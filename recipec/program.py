@@ -309,6 +309,7 @@ class Task:
     turns: int = 1
     sampling: tuple[tuple[str, float], ...] = ()  # overrides of the model's sampling
     span: Span = field(default=NO_SPAN, compare=False)
+    shows_examples: bool = False  # the prompt renders `examples` itself
 
 
 @dataclass(frozen=True)

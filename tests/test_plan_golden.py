@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 import recipec
+from recipec.diagnostics import RecipeError
 from recipec.planner import write_json
 
 ROOT = Path(__file__).parent.parent
@@ -63,3 +64,24 @@ def test_million_job_plan_streams(tmp_path: Path) -> None:
     finally:
         path.unlink()
     assert [j["index"] for j in first] == [0, 1, 2]
+
+
+def test_a_condition_too_rare_to_plan_is_a_diagnostic(tmp_path: Path) -> None:
+    """This condition passes `check` (a sample meets it) but one job cannot be planned: the
+    planner reports it as a diagnostic, never a traceback (it once raised IndexError)."""
+    text = CASES[0].read_text()
+    text = text.replace(
+        '"../check/data/real.jsonl"',
+        f'"{CASES[0].parent.parent / "check" / "data" / "real.jsonl"}"',
+    )
+    text = text.replace('"../../../models/', f'"{ROOT}/models/')
+    text = text.replace("online = bool(0.3)", "rare   = int(1..20000)")
+    text = text.replace("take qa 4", "take qa 4 where persona.rare <= 1").replace(
+        "take real 2", "take real 2\n"
+    )
+    path = tmp_path / "rare.recipe"
+    path.write_text(text)
+    program = recipec.check(recipec.parse(path))
+    with pytest.raises(RecipeError) as info:
+        list(recipec.plan(program).jobs())
+    assert info.value.diagnostics[0].message.startswith("job train/qa/000000: no persona of 'asker'")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ def check(module: n.Module) -> p.Program:
             except Invalid:
                 continue
     _check_examples(ctx, built)
+    _check_outputs(ctx, built["mix"])
     if ctx.diagnostics:
         raise RecipeError(ctx.diagnostics)
     return p.Program(
@@ -104,6 +106,21 @@ def _build(
         known = {k: {**dict.fromkeys(declared[k]), **built[k]} for k in ORDER}
         return tasks.task(ctx, block, known)
     return mixes.mix(ctx, block, {**built, "declared": declared})
+
+
+def _check_outputs(ctx: Context, mixes_: dict[str, p.Mix]) -> None:
+    """Two mixes writing one folder would share (and corrupt) one build journal."""
+    seen: dict[str, str] = {}
+    for m in mixes_.values():
+        folder = os.path.normpath(m.write_path)
+        if folder in seen:
+            ctx.error(
+                "mix",
+                f"mixes '{seen[folder]}' and '{m.name}' both write to '{m.write_path}'",
+                m.span,
+                "give each mix its own folder",
+            )
+        seen.setdefault(folder, m.name)
 
 
 def _check_examples(ctx: Context, built: dict[str, dict[str, Any]]) -> None:

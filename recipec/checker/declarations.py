@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import os
@@ -23,18 +22,42 @@ MODEL_SETTINGS = {
     "file": '"models/NAME.gguf"',
     "sha256": '"<64 hex digits>"',
     "context": "2048",
-    "threads": "2",
+    "threads": "4",
     "gpu_layers": "0",
     "batch": "512",
     "chat_template": '"..."',
     "temperature": "0.8",
     "top_p": "0.95",
-    "top_k": "40",
-    "min_p": "0.05",
-    "repeat_penalty": "1.1",
+    "top_k": "0",
+    "min_p": "0.0",
+    "repeat_penalty": "1.0",
     "max_tokens": "512",
 }
 SAMPLING = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens")
+# setting -> (lowest, highest, integer?)
+BOUNDS: dict[str, tuple[float, float, bool]] = {
+    "context": (64, 1 << 20, True),
+    "threads": (1, 1024, True),
+    "gpu_layers": (-1, 100_000, True),
+    "batch": (1, 1 << 16, True),
+    "temperature": (0.0, 10.0, False),
+    "top_p": (0.0, 1.0, False),
+    "top_k": (0, 1 << 20, True),
+    "min_p": (0.0, 1.0, False),
+    "repeat_penalty": (0.0, 10.0, False),
+    "max_tokens": (1, 1 << 20, True),
+}
+
+
+def bounded(ctx: Context, name: str, v: n.Value) -> int | float | None:
+    """A numeric model or sampling setting within its bounds (None once reported)."""
+    lo, hi, integer = BOUNDS[name]
+    try:
+        if integer:
+            return ctx.integer(v, name, int(lo), int(hi))
+        return ctx.number(v, name, lo, hi)
+    except Invalid:
+        return None
 
 
 def model(ctx: Context, block: n.Block) -> p.Model:
@@ -59,32 +82,17 @@ def model(ctx: Context, block: n.Block) -> p.Model:
             "fetch the default teacher with `make model`, or point `file` at a GGUF you have",
         )
     values: dict[str, Any] = {}
-    for name, lo, hi, integer in (
-        ("context", 64, 1 << 20, True),
-        ("threads", 1, 1024, True),
-        ("gpu_layers", -1, 100_000, True),
-        ("batch", 1, 1 << 16, True),
-        ("temperature", 0.0, 10.0, False),
-        ("top_p", 0.0, 1.0, False),
-        ("top_k", 0, 1 << 20, True),
-        ("min_p", 0.0, 1.0, False),
-        ("repeat_penalty", 0.0, 10.0, False),
-        ("max_tokens", 1, 1 << 20, True),
-    ):
-        if name in s:
-            v = s[name].value
-            with contextlib.suppress(Invalid):  # reported; go on checking the other settings
-                if integer:
-                    values[name] = ctx.integer(v, name, int(lo), int(hi))
-                else:
-                    values[name] = ctx.number(v, name, lo, hi)
+    for name in BOUNDS:
+        if name in s and (value := bounded(ctx, name, s[name].value)) is not None:
+            values[name] = value
     if "chat_template" in s:
         values["chat_template"] = ctx.string(s["chat_template"].value, "chat_template")
     return p.Model(block.name, str(found or path), digest, span=block.span, **values)
 
 
 def find_model_file(path: str, recipe_file: str) -> Path | None:
-    """A model file is looked up beside the recipe, then in ./models and ../models of it."""
+    """A model file is looked up relative to the recipe, then to the current directory, then by
+    its name in ./models and in the models/ folder beside the recipe's folder."""
     given = Path(path)
     if given.is_absolute():
         return given if given.is_file() else None
@@ -125,7 +133,10 @@ def source(ctx: Context, block: n.Block) -> p.DataSource:
             ctx.error("type", 'on_error must be "stop" or "skip"', s["on_error"].value.span)
     fmt = None
     if "format" in s:
-        fmt = format_call(ctx, s["format"].value, {f.name for f in fields})
+        names_ = {f.name for f in fields}
+        fmt = format_call(
+            ctx, s["format"].value, names_, frozenset(f.name for f in fields if f.optional)
+        )
     if not path.is_file():
         raise ctx.fail(
             "file", f"data file '{path_text}' not found (looked at {path})", s["file"].value.span
@@ -257,7 +268,9 @@ FORMAT_ROLES = {
 }
 
 
-def format_call(ctx: Context, v: n.Value, field_names: set[str]) -> p.Format:
+def format_call(
+    ctx: Context, v: n.Value, field_names: set[str], optional_fields: frozenset[str] = frozenset()
+) -> p.Format:
     if not isinstance(v, n.Call) or v.name not in FORMAT_ROLES:
         hint = did_you_mean(v.name, FORMAT_ROLES) if isinstance(v, n.Call) else None
         raise ctx.fail(
@@ -280,11 +293,25 @@ def format_call(ctx: Context, v: n.Value, field_names: set[str]) -> p.Format:
                 arg.span,
                 did_you_mean(arg.name, required + optional),
             )
-        elif arg.name == "system" and isinstance(arg.value, n.Str):
-            system = arg.value.value
+        elif arg.name == "system":
+            if isinstance(arg.value, n.Str):
+                system = arg.value.value
+            else:
+                ctx.error(
+                    "type",
+                    "system must be a string: the system message of every example",
+                    arg.value.span,
+                )
         elif isinstance(arg.value, n.Ref) and len(arg.value.parts) == 1:
             name = arg.value.parts[0]
-            if name not in field_names:
+            if name in optional_fields:
+                ctx.error(
+                    "type",
+                    f"field '{name}' is optional, but {arg.name} needs a value in every record",
+                    arg.value.span,
+                    f"remove the '?' from '{name}'",
+                )
+            elif name not in field_names:
                 ctx.error(
                     "undefined-name",
                     f"no field '{name}' to use as {arg.name}",
@@ -415,6 +442,8 @@ def _normal(ctx: Context, call: n.Call) -> p.Sampler:
     clamp = kw["clamp"].value
     if not isinstance(clamp, n.Range):
         raise ctx.fail("persona", "clamp must be a range LO..HI", clamp.span)
+    if clamp.lo.value > clamp.hi.value:
+        raise ctx.fail("range", f"empty clamp {clamp.lo.value}..{clamp.hi.value}", clamp.span)
     integer = "integer" in kw and ctx.boolean(kw["integer"].value, "integer")
     mean = ctx.number(kw["mean"].value, "mean")
     sd = ctx.number(kw["sd"].value, "sd", 0)

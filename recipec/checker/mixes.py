@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from recipec import nodes as n
 from recipec import program as p
@@ -19,8 +20,12 @@ SINGLE_TURN_ONLY = ("alpaca",)
 
 def mix(ctx: Context, block: n.Block, prog: dict[str, Any]) -> p.Mix:
     s = ctx.settings(block, MIX_SETTINGS)
-    total = ctx.integer(s["total"].value, "total", 1) if "total" in s else None
-    retries = ctx.integer(s["retries"].value, "retries", 0, 1000) if "retries" in s else 5
+    # Each piece is checked on its own, so one error never hides the next.
+    total = _optional(lambda: ctx.integer(s["total"].value, "total", 1)) if "total" in s else None
+    retries = 5
+    if "retries" in s:
+        retries = _optional(lambda: ctx.integer(s["retries"].value, "retries", 0, 1000)) or 0
+    _single_statements(ctx, block)
     takes_nodes = [t for t in block.body if isinstance(t, n.Take)]
     if not takes_nodes:
         ctx.error(
@@ -32,9 +37,9 @@ def mix(ctx: Context, block: n.Block, prog: dict[str, Any]) -> p.Mix:
     quotas: list[p.QuotaRule] = []
     for stmt in block.body:
         if isinstance(stmt, n.Quota):
-            quotas.extend(_quota(ctx, stmt, origins, prog))
+            quotas.extend(_optional(_quota, ctx, stmt, origins, prog) or [])
         elif isinstance(stmt, n.Balance):
-            quotas.extend(_balance(ctx, stmt, origins, prog))
+            quotas.extend(_optional(_balance, ctx, stmt, origins, prog) or [])
     rules = _filters(ctx, block, prog)
     mixed = p.Mix(
         block.name,
@@ -47,6 +52,31 @@ def mix(ctx: Context, block: n.Block, prog: dict[str, Any]) -> p.Mix:
     )
     _check_formats(ctx, block, mixed, prog)
     return mixed
+
+
+T = TypeVar("T")
+
+
+def _optional(check: Callable[..., T], *args: Any) -> T | None:
+    """The value of one check, or None once its error is reported."""
+    try:
+        return check(*args)
+    except Invalid:
+        return None
+
+
+def _single_statements(ctx: Context, block: n.Block) -> None:
+    seen: dict[type, n.Statement] = {}
+    for stmt in block.body:
+        kind = type(stmt)
+        if kind in (n.Dedupe, n.Judge, n.Split, n.Write):
+            if kind in seen:
+                word = kind.__name__.lower()
+                line = seen[kind].span.line
+                ctx.error(
+                    "duplicate-name", f"a mix has one `{word}` (first at line {line})", stmt.span
+                )
+            seen.setdefault(kind, stmt)
 
 
 def _takes(
@@ -70,8 +100,10 @@ def _takes(
             )
             continue
         seen.add(t.origin)
-        count = shares.get(id(t), 0) if t.percent else _count(ctx, t.amount)
-        out.append(_take(ctx, t, count, prog))
+        count = shares.get(id(t), 0) if t.percent else _optional(_count, ctx, t.amount)
+        rule = _optional(_take, ctx, t, count, prog) if count is not None else None
+        if rule is not None:
+            out.append(rule)
     if total is not None and fixed + sum(shares.values()) != total:
         ctx.error(
             "mix",
@@ -232,6 +264,8 @@ def _balance(
     persona: p.Persona = prog["persona"][prog["task"][b.origin].persona]
     sampler = persona.sampler(path[1])
     values = p.domain(sampler) if sampler else None
+    for value in values or ():
+        _reachable(ctx, prog["task"][b.origin], p.Cmp(path, "==", value), prog, b.span)
     if not values:
         raise ctx.fail(
             "mix",
@@ -303,6 +337,13 @@ def _filters(ctx: Context, block: n.Block, prog: dict[str, Any]) -> dict[str, An
 
 def _dedupe(ctx: Context, d: n.Dedupe) -> tuple[str, float]:
     if d.mode == "exact":
+        if d.threshold is not None:
+            raise ctx.fail(
+                "type",
+                "`dedupe exact` takes no threshold",
+                d.threshold.span,
+                "for a threshold use `dedupe near 0.85`",
+            )
         return ("exact", 1.0)
     if d.mode == "near":
         threshold = (
@@ -336,7 +377,7 @@ def _check_formats(ctx: Context, block: n.Block, mix: p.Mix, prog: dict[str, Any
             ctx.error(
                 "mix",
                 f"{mix.write_format} needs preference records; "
-                f"'{take.origin}' has a {fmt.kind} format",
+                f"'{take.origin}' has {'an' if fmt.kind[0] in 'aeiou' else 'a'} {fmt.kind} format",
                 block.name_span,
             )
         if mix.write_format in SINGLE_TURN_ONLY and isinstance(origin, p.Task) and origin.turns > 1:

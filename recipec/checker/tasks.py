@@ -7,7 +7,7 @@ from typing import Any
 from recipec import nodes as n
 from recipec import program as p
 from recipec.checker.context import Context, Invalid
-from recipec.checker.declarations import SAMPLING, format_call
+from recipec.checker.declarations import SAMPLING, bounded, format_call
 from recipec.checker.schema import object_schema
 from recipec.diagnostics import did_you_mean
 from recipec.strings import long_string
@@ -45,7 +45,8 @@ def task(ctx: Context, block: n.Block, declared: dict[str, Any]) -> p.Task:
     turns = ctx.integer(s["turns"].value, "turns", 1, 64) if "turns" in s else 1
     if "format" not in s or "prompt" not in s:
         raise Invalid(block.name)
-    fmt = format_call(ctx, s["format"].value, set(fields))
+    optional = frozenset(fields) - frozenset(schema["required"])
+    fmt = format_call(ctx, s["format"].value, set(fields), optional)
     if turns > 1 and fmt.kind != "chat":
         ctx.error(
             "type", "multi-turn tasks (turns > 1) need a chat(...) format", s["turns"].value.span
@@ -56,8 +57,13 @@ def task(ctx: Context, block: n.Block, declared: dict[str, Any]) -> p.Task:
     if examples:
         allowed["examples"] = None
     prompt = _template(ctx, s["prompt"].value, allowed)
+    shows_examples = prompt is not None and "examples" in names(prompt)[0]
     system = _template(ctx, s["system"].value, allowed) if "system" in s else None
-    sampling = tuple((name, ctx.number(s[name].value, name, 0)) for name in SAMPLING if name in s)
+    sampling = tuple(
+        (name, value)
+        for name in SAMPLING
+        if name in s and (value := bounded(ctx, name, s[name].value)) is not None
+    )
     if prompt is None:
         raise Invalid(block.name)
     return p.Task(
@@ -73,6 +79,7 @@ def task(ctx: Context, block: n.Block, declared: dict[str, Any]) -> p.Task:
         turns,
         sampling,
         block.span,
+        shows_examples,
     )
 
 
