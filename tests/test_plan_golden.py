@@ -84,4 +84,5 @@ def test_a_condition_too_rare_to_plan_is_a_diagnostic(tmp_path: Path) -> None:
     program = recipec.check(recipec.parse(path))
     with pytest.raises(RecipeError) as info:
         list(recipec.plan(program).jobs())
-    assert info.value.diagnostics[0].message.startswith("job train/qa/000000: no persona of 'asker'")
+    message = info.value.diagnostics[0].message
+    assert message.startswith("job train/qa/000000: no persona of 'asker'")
