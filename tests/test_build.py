@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -140,3 +142,44 @@ def test_bad_models_fail_clearly(case: str, tmp_path: Path, teacher_path: Path) 
     }[case]
     assert expected in result.stderr, result.stderr
     assert "hint:" in result.stderr
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+
+def test_shipped_preference_recipe_writes_dpo_pairs(tmp_path: Path, teacher_path: Path) -> None:
+    result = build(ROOT / "recipes" / "support_dpo.recipe", tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = _lines(tmp_path / "train.jsonl") + _lines(tmp_path / "test.jsonl")
+    assert len(rows) == 4
+    for row in rows:
+        assert sorted(row) == ["chosen", "prompt", "rejected"]
+        assert [m["role"] for m in row["prompt"]] == ["user"]
+        assert (
+            [m["role"] for m in row["chosen"]]
+            == [m["role"] for m in row["rejected"]]
+            == ["assistant"]
+        )
+
+
+def test_shipped_multiturn_recipe_keeps_turns(tmp_path: Path, teacher_path: Path) -> None:
+    result = build(ROOT / "recipes" / "tutoring_multiturn.recipe", tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = _lines(tmp_path / "train.jsonl")
+    assert len(rows) == 3
+    for row in rows:
+        speakers = [turn["from"] for turn in row["conversations"]]
+        assert speakers == ["system", "human", "gpt", "human", "gpt"]
+
+
+def test_regex_constrained_query_pairs(tmp_path: Path, teacher_path: Path) -> None:
+    recipe = ROOT / "recipes" / "cypher_pairs.recipe"
+    result = build(recipe, tmp_path)
+    assert result.returncode == 0, result.stderr
+    pattern = re.search(r'regex\("(.*)"\)', recipe.read_text())
+    assert pattern is not None
+    rows = _lines(tmp_path / "train.jsonl") + _lines(tmp_path / "eval.jsonl")
+    assert len(rows) == 3
+    for row in rows:
+        assert re.fullmatch(pattern.group(1), row["output"]), row["output"]
