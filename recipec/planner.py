@@ -127,7 +127,8 @@ class _Strata:
         self.quotas = quotas
         self.counts = [0] * len(quotas)
 
-    def constraint(self) -> p.Cond | None:
+    def constraint(self) -> tuple[p.Cond | None, p.QuotaRule | None]:
+        """The next job's condition, and the quota it is drawn to fill (if any)."""
         full = [
             p.Neg(q.where)
             for q, c in zip(self.quotas, self.counts, strict=True)
@@ -135,8 +136,8 @@ class _Strata:
         ]
         for q, c in zip(self.quotas, self.counts, strict=True):
             if q.bound in ("at_least", "exactly") and c < q.count:
-                return p.AllOf((q.where, *full))
-        return p.AllOf(tuple(full)) if full else None
+                return p.AllOf((q.where, *full)), q
+        return (p.AllOf(tuple(full)) if full else None), None
 
     def record(self, persona: dict[str, Any]) -> list[int]:
         env = {"persona": persona}
@@ -175,12 +176,14 @@ def _task_jobs(program: p.Program, m: p.Mix, take: p.TakeRule) -> Iterator[dict[
         values: dict[str, Any] | None = None
         matched: list[int] = []
         if persona is not None:
-            extra = strata.constraint()
+            extra, filling = strata.constraint()
             if take.where is not None:
                 extra = p.AllOf((take.where, extra)) if extra else take.where
             try:
                 values = p.sample_persona(persona, rng, extra)
             except p.Unsatisfiable:
+                if filling is not None:
+                    raise _quota_error(task, filling) from None
                 raise _unsatisfiable(m, task, job_id, extra) from None
             matched = strata.record(values)
         examples = _examples(program, task, rng)
@@ -205,7 +208,7 @@ def _task_jobs(program: p.Program, m: p.Mix, take: p.TakeRule) -> Iterator[dict[
             },
         }
     if strata.unmet():
-        raise _quota_error(m, task, strata)
+        raise _quota_error(task, strata.unmet()[0])
 
 
 def _unsatisfiable(m: p.Mix, task: p.Task, job_id: str, cond: p.Cond | None) -> RecipeError:
@@ -215,8 +218,7 @@ def _unsatisfiable(m: p.Mix, task: p.Task, job_id: str, cond: p.Cond | None) -> 
     return RecipeError([Diagnostic("mix", message, m.span, hint)])
 
 
-def _quota_error(m: p.Mix, task: p.Task, strata: _Strata) -> RecipeError:
-    q = strata.unmet()[0]
+def _quota_error(task: p.Task, q: p.QuotaRule) -> RecipeError:
     return RecipeError(
         [
             Diagnostic(

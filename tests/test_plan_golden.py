@@ -76,7 +76,8 @@ def test_a_condition_too_rare_to_plan_is_a_diagnostic(tmp_path: Path) -> None:
     )
     text = text.replace('"../../../models/', f'"{ROOT}/models/')
     text = text.replace("online = bool(0.3)", "rare   = int(1..20000)")
-    text = text.replace("take qa 4", "take qa 4 where persona.rare <= 1").replace(
+    text = text.replace("take qa 4", "take qa 4 where persona.rare <= 1")
+    text = text.replace('quota qa where persona.level == "expert" at_least 2', "").replace(
         "take real 2", "take real 2\n"
     )
     path = tmp_path / "rare.recipe"
