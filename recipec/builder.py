@@ -540,6 +540,7 @@ class _MixBuild:
             "generations": {"new": self.generated, "reused": self.reused},
             "seconds": round(seconds, 2),
             "splits": split_counts,
+            "split_order": [name for name, _ in self.mix.splits],
         }
         self.outdir.mkdir(parents=True, exist_ok=True)
         (self.outdir / "manifest.json").write_bytes(
@@ -569,7 +570,9 @@ def rerender_report(outdir: Path) -> None:
         ) from None
     except orjson.JSONDecodeError as exc:
         raise BuildFailed(f"{outdir}: a build file is corrupt ({exc})") from None
-    splits: dict[str, list[ds.Example]] = {name: [] for name in manifest.get("splits", {})}
+    # JSON objects are written with sorted keys; the recipe's split order is kept beside them.
+    order = manifest.get("split_order") or list(manifest.get("splits", {}))
+    splits: dict[str, list[ds.Example]] = {name: [] for name in order}
     for line in (outdir / ".recipec" / "examples.jsonl").read_bytes().splitlines():
         row = orjson.loads(line)
         splits.setdefault(row.pop("split"), []).append(ds.Example.from_dict(row))

@@ -183,3 +183,41 @@ def test_regex_constrained_query_pairs(tmp_path: Path, teacher_path: Path) -> No
     assert len(rows) == 3
     for row in rows:
         assert re.fullmatch(pattern.group(1), row["output"]), row["output"]
+
+
+def test_ctrl_c_stops_cleanly_and_resumes(first_build: Path, tmp_path: Path) -> None:
+    out = tmp_path / "e"
+    journal = out / ".recipec" / "journal.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recipec.cli", "build", str(TINY), "--out", str(out)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if journal.exists() and b'"kind":"gen"' in journal.read_bytes():
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    result = build(TINY, out)
+    assert result.returncode == 0, result.stderr
+    for name in OUTPUTS:
+        assert (out / name).read_bytes() == (first_build / name).read_bytes(), name
+
+
+def test_report_rerenders_from_the_output_folder(first_build: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    shutil.copytree(first_build, out)
+    (out / "report.md").unlink()
+    (out / "report.html").unlink()
+    result = subprocess.run(
+        [sys.executable, "-m", "recipec.cli", "report", str(out)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert (out / "report.md").read_bytes() == (first_build / "report.md").read_bytes()
+    assert "<svg" in (out / "report.html").read_text()
