@@ -58,6 +58,10 @@ def run_build(
         for m in mixes:
             outdir = out / m.name if out and len(mixes) > 1 else (out or Path(m.write_path))
             report.outputs.append(_MixBuild(plan, m, outdir, teachers, limit, log or _Log()).run())
+    except engine.ModelError as exc:
+        # Mid-build model failures (a prompt over the context, a decode error) for the teacher
+        # and the judge alike; everything generated so far is in the journal for a rerun.
+        raise BuildFailed(exc.message, exc.hint) from None
     except KeyboardInterrupt:
         raise BuildFailed(
             "interrupted; everything generated so far is kept",

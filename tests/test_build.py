@@ -221,3 +221,15 @@ def test_report_rerenders_from_the_output_folder(first_build: Path, tmp_path: Pa
     assert result.returncode == 0, result.stderr
     assert (out / "report.md").read_bytes() == (first_build / "report.md").read_bytes()
     assert "<svg" in (out / "report.html").read_text()
+
+
+def test_prompt_over_the_context_fails_clearly(tmp_path: Path, teacher_path: Path) -> None:
+    recipe = tmp_path / "small_context.recipe"
+    text = TINY.read_text().replace("max_tokens = 96", "max_tokens = 96\n  context    = 64")
+    text = text.replace('"../../../models/', f'"{ROOT}/models/')
+    text = text.replace("You write short questions and answers.", "Be brief. " * 40)
+    recipe.write_text(text.replace('"../check/data/', f'"{TINY.parent.parent}/check/data/'))
+    result = build(recipe, tmp_path / "out")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "more than the context of 64" in result.stderr and "hint:" in result.stderr

@@ -176,11 +176,11 @@ class Teacher:
     ) -> JobState:
         """A job ready to decode: prompt tokenized, matcher fresh, RNG seeded from `seed`."""
         prompt = self.prompt_tokens(messages)
-        budget = self._llm.n_ctx() - len(prompt)
+        budget = self._context() - len(prompt)
         if budget <= 0:
             raise ModelError(
                 f"model {self.spec.name!r}: the prompt has {len(prompt)} tokens, "
-                f"more than the context of {self._llm.n_ctx()}",
+                f"more than the context of {self._context()}",
                 "raise the model's `context`, or shorten the prompt",
                 self.spec.path,
             )
@@ -216,6 +216,10 @@ class Teacher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _context(self) -> int:
+        """Usable context: llama.cpp may pad n_ctx upwards beyond llama-cpp-python's buffer."""
+        return min(self._llm.n_ctx(), len(self._llm.input_ids))
+
     def _reset(self) -> None:
         """Forget every earlier job: no cached prefix, an empty KV cache."""
         self._llm.reset()
@@ -227,7 +231,7 @@ class Teacher:
         """Feed `tokens`; a view of the logits at the last position."""
         try:
             self._llm.eval(tokens)
-        except RuntimeError as error:
+        except (RuntimeError, ValueError) as error:
             raise ModelError(
                 f"model {self.spec.name!r}: generation failed: {error}",
                 "lower `context` or `batch`, or check the machine has free memory",
