@@ -70,23 +70,30 @@ def test_two_builds_are_byte_identical(first_build: Path, tmp_path: Path) -> Non
         assert (tmp_path / "b" / name).read_bytes() == (first_build / name).read_bytes(), name
 
 
-def test_sigkill_then_resume_is_byte_identical(first_build: Path, tmp_path: Path) -> None:
-    out = tmp_path / "c"
+def start_build(out: Path, generations: int) -> subprocess.Popen[str]:
+    """A build in the background, returned once its journal holds `generations` entries."""
     journal = out / ".recipec" / "journal.jsonl"
     proc = subprocess.Popen(
         [sys.executable, "-m", "recipec.cli", "build", str(TINY), "--out", str(out)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
-        if journal.exists() and journal.read_bytes().count(b'"kind":"gen"') >= 2:
+        if journal.exists() and journal.read_bytes().count(b'"kind":"gen"') >= generations:
             break
         time.sleep(0.05)
-    assert proc.poll() is None, "the build finished before it could be killed"
+    assert proc.poll() is None, "the build finished before it could be stopped"
+    return proc
+
+
+def test_sigkill_then_resume_is_byte_identical(first_build: Path, tmp_path: Path) -> None:
+    out = tmp_path / "c"
+    proc = start_build(out, 2)
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.communicate()
     assert not (out / "train.jsonl").exists()
     result = build(TINY, out)
     assert result.returncode == 0, result.stderr
@@ -187,19 +194,7 @@ def test_regex_constrained_query_pairs(tmp_path: Path, teacher_path: Path) -> No
 
 def test_ctrl_c_stops_cleanly_and_resumes(first_build: Path, tmp_path: Path) -> None:
     out = tmp_path / "e"
-    journal = out / ".recipec" / "journal.jsonl"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "recipec.cli", "build", str(TINY), "--out", str(out)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if journal.exists() and b'"kind":"gen"' in journal.read_bytes():
-            break
-        time.sleep(0.05)
+    proc = start_build(out, 1)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
