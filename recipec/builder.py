@@ -216,15 +216,20 @@ class _MixBuild:
 
     def run(self) -> Path:
         started = time.monotonic()
-        jobs = list(self.plan.jobs(self.mix.name))[: self.limit]
+        # Planned and hashed once: the journal, every job and the manifest use these hashes.
+        planned = [(job, job_fingerprint(job)) for job in self.plan.jobs(self.mix.name)]
+        self.fingerprint = hashlib.sha256(
+            dumps(self.plan.header) + b"".join(fp.encode() for _, fp in planned)
+        ).hexdigest()
+        jobs = planned[: self.limit]
         self.log.info(
             f"building mix '{self.mix.name}' -> {self.outdir} ({len(jobs)} generation jobs)"
         )
         journal = self._open_journal(jobs)
         self._filters()
         try:
-            for done, job in enumerate(jobs, start=1):
-                self._job(job, journal)
+            for done, (job, fp) in enumerate(jobs, start=1):
+                self._job(job, fp, journal)
                 self.log.progress(
                     done,
                     len(jobs),
@@ -246,7 +251,7 @@ class _MixBuild:
             )
         return self._finish(time.monotonic() - started)
 
-    def _open_journal(self, jobs: list[dict[str, Any]]) -> Journal:
+    def _open_journal(self, jobs: list[tuple[dict[str, Any], str]]) -> Journal:
         try:
             journal = Journal(self.outdir / ".recipec" / "journal.jsonl")
         except OSError as exc:
@@ -254,7 +259,7 @@ class _MixBuild:
                 f"cannot open the build journal in {self.outdir}: {exc.strerror}"
             ) from None
         if journal.entries:
-            current = {job_fingerprint(j) for j in jobs}
+            current = {fp for _, fp in jobs}
             kept = sum(
                 1 for e in journal.entries.values() if e["kind"] == "gen" and e["fp"] in current
             )
@@ -325,8 +330,7 @@ class _MixBuild:
 
     # -- one job ----------------------------------------------------------------------------
 
-    def _job(self, job: dict[str, Any], journal: Journal) -> None:
-        fp = job_fingerprint(job)
+    def _job(self, job: dict[str, Any], fp: str, journal: Journal) -> None:
         reasons: list[str] = []
         for attempt in range(self.mix.retries + 1):
             entry = journal.get("gen", job["id"], str(attempt), fp)
@@ -519,10 +523,7 @@ class _MixBuild:
             "recipe": self.program.name,
             "file": self.program.file,
             "mix": self.mix.name,
-            "fingerprint": hashlib.sha256(
-                dumps(self.plan.header)
-                + b"".join(job_fingerprint(j).encode() for j in self.plan.jobs(self.mix.name))
-            ).hexdigest(),
+            "fingerprint": self.fingerprint,
             "seed": self.program.seed,
             "model": {
                 name: {"file": m.path, "sha256": m.sha256}

@@ -37,12 +37,6 @@ class Plan:
             if mix is None or m.name == mix:
                 yield from _mix_jobs(self.program, m)
 
-    def fingerprint(self) -> str:
-        h = hashlib.sha256(dumps(self.header))
-        for job in self.jobs():
-            h.update(dumps(job))
-        return h.hexdigest()
-
 
 def plan(program: p.Program) -> Plan:
     header = {
