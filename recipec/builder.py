@@ -16,6 +16,7 @@ import orjson
 from recipec import dataset as ds
 from recipec import engine
 from recipec import program as p
+from recipec.diagnostics import BuildFailed
 from recipec.journal import Journal
 from recipec.planner import Plan, derive_seed, dumps
 
@@ -27,12 +28,6 @@ JUDGE_SCHEMA = {
     "required": ["score"],
     "additionalProperties": False,
 }
-
-
-class BuildFailed(Exception):
-    def __init__(self, message: str, hint: str = "", exit_code: int = 1):
-        super().__init__(message)
-        self.message, self.hint, self.exit_code = message, hint, exit_code
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import click
 
 import recipec
-from recipec.diagnostics import Diagnostic, RecipeError, render
+from recipec.diagnostics import BuildFailed, Diagnostic, RecipeError, render
 from recipec.source import NotText, Span, decode_text
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -60,11 +60,7 @@ def guarded(fn: F) -> F:
         except OSError as exc:
             click.echo(f"error: {exc.filename or ''}: {exc.strerror or exc}", err=True)
             sys.exit(EXIT_ERRORS)
-        except Exception as exc:
-            from recipec.builder import BuildFailed
-
-            if not isinstance(exc, BuildFailed):
-                raise
+        except BuildFailed as exc:
             click.echo(f"error: {exc.message}", err=True)
             if exc.hint:
                 click.echo(f"    hint: {exc.hint}", err=True)

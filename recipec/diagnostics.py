@@ -43,6 +43,14 @@ class Diagnostic:
         return (self.span.file, self.span.line, self.span.col, self.message)
 
 
+class BuildFailed(Exception):
+    """A build (or a command after the front end) cannot go on: a message, a hint, an exit code."""
+
+    def __init__(self, message: str, hint: str = "", exit_code: int = 1):
+        super().__init__(message)
+        self.message, self.hint, self.exit_code = message, hint, exit_code
+
+
 class RecipeError(Exception):
     """Raised with every diagnostic found when a stage cannot go on."""
 
