@@ -39,7 +39,7 @@ demo: install model
 	$(BIN)/recipec check recipes/*.recipe
 	$(BIN)/recipec build recipes/counseling.recipe
 
-test: install model
+test: install model lint
 	$(BIN)/python -m pytest -q
 
 test-deep: install model

@@ -13,22 +13,37 @@ The pipeline at a glance (each step's output is the next one's input):
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recipec.checker import check
 from recipec.diagnostics import Diagnostic, RecipeError
 from recipec.fmt import format_module
+from recipec.ir import Plan, read_plan
 from recipec.parser import load
 from recipec.parser import parse as parse_source
-from recipec.planner import Plan, plan
+from recipec.planner import plan
 from recipec.source import Source
 
 if TYPE_CHECKING:
     from recipec.builder import BuildReport
 
-__version__ = "0.1.0"
-__all__ = ["Diagnostic", "Plan", "RecipeError", "build", "check", "format_recipe", "parse", "plan"]
+try:
+    __version__ = version("recipec")
+except PackageNotFoundError:  # running from a checkout that was never installed
+    __version__ = "0+unknown"
+__all__ = [
+    "Diagnostic",
+    "Plan",
+    "RecipeError",
+    "build",
+    "check",
+    "format_recipe",
+    "parse",
+    "plan",
+    "read_plan",
+]
 
 
 def parse(path: Path | str, display: str | None = None):

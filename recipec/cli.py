@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import signal
 import sys
 from collections.abc import Callable, Iterable
 from functools import wraps
@@ -162,7 +163,7 @@ def plan(file: Path, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("file", type=RECIPE)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -177,14 +178,61 @@ def plan(file: Path, as_json: bool) -> None:
     help="llama.cpp threads (default: the cores this process may use).",
 )
 @click.option("--mix", "mix_name", help="Build only this mix.")
+@click.option(
+    "--allow-short",
+    is_flag=True,
+    help="If some jobs find no acceptable record, write the records that were accepted "
+    "(the manifest says `short`) instead of failing.",
+)
+@click.option(
+    "--max-failures",
+    type=click.IntRange(min=0),
+    help="Stop early once N jobs found no acceptable record (default 3; with --allow-short, "
+    "never); 0 never stops early.",
+)
 @guarded
 def build(
-    file: Path, out: Path | None, limit: int | None, threads: int | None, mix_name: str | None
+    file: Path,
+    out: Path | None,
+    limit: int | None,
+    threads: int | None,
+    mix_name: str | None,
+    allow_short: bool,
+    max_failures: int | None,
 ) -> None:
-    """Generate the dataset FILE describes; rerun to resume an interrupted build."""
-    plan_ = recipec.plan(_load(file))
-    report = recipec.build(plan_, out, limit=limit, threads=threads, mix=mix_name)
+    """Generate the dataset FILE (a recipe, or a plan from `plan --json`) describes; rerun to
+    resume an interrupted build."""
+    from recipec.builder import Terminated
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, terminate)
+    plan_ = _plan_of(file)
+    report = recipec.build(
+        plan_,
+        out,
+        limit=limit,
+        threads=threads,
+        mix=mix_name,
+        allow_short=allow_short,
+        max_failures=max_failures,
+    )
     sys.exit(report.exit_code)
+
+
+def _plan_of(path: Path) -> recipec.Plan:
+    """A recipe is checked and planned; a plan file written by `plan --json` is read back."""
+    if path.suffix != ".json":
+        return recipec.plan(_load(path))
+    from recipec.ir import PlanFormatError
+
+    try:
+        return recipec.read_plan(path)
+    except PlanFormatError as exc:
+        raise BuildFailed(
+            str(exc), "write a plan with `recipec plan --json FILE > plan.json`"
+        ) from None
 
 
 @main.command()

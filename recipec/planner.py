@@ -2,68 +2,57 @@
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
 from recipec import program as p
 from recipec.diagnostics import Diagnostic, RecipeError
+from recipec.engine.spec import ModelSpec, Sampling
+from recipec.ir import (
+    PLAN_VERSION,
+    Format,
+    Header,
+    Job,
+    Judge,
+    MixPlan,
+    ModelPlan,
+    Plan,
+    Prompt,
+    Quota,
+    RealRow,
+    SourcePlan,
+    derive_seed,
+    write_plan,
+)
 from recipec.templates import TemplateFailure, render
 
-PLAN_VERSION = 1
-
-
-def derive_seed(*parts: object) -> int:
-    """A 63-bit seed from sha256 of the parts: stable across processes and platforms."""
-    digest = hashlib.sha256("/".join(str(x) for x in parts).encode()).digest()
-    return int.from_bytes(digest[:8], "big") & (2**63 - 1)
-
-
-def dumps(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-
-
-@dataclass(frozen=True)
-class Plan:
-    program: p.Program
-    header: dict[str, Any]
-
-    def jobs(self, mix: str | None = None) -> Iterator[dict[str, Any]]:
-        for m in self.program.mixes.values():
-            if mix is None or m.name == mix:
-                yield from _mix_jobs(self.program, m)
+__all__ = ["Plan", "derive_seed", "plan", "summary", "write_json"]
 
 
 def plan(program: p.Program) -> Plan:
-    header = {
-        "version": PLAN_VERSION,
-        "recipe": program.name,
-        "file": program.file,
-        "seed": program.seed,
-        "models": {name: _model(m) for name, m in sorted(program.models.items())},
-        "mixes": [_mix_header(program, m) for m in program.mixes.values()],
-    }
-    return Plan(program, header)
+    header = Header(
+        recipe=program.name,
+        file=program.file,
+        seed=program.seed,
+        models={name: _model(m) for name, m in sorted(program.models.items())},
+        sources={name: _source(program.sources[name]) for name in _used_sources(program)},
+        mixes=tuple(_mix(program, m) for m in program.mixes.values()),
+    )
+    return Plan(header, lambda mix: _mix_jobs(program, program.mixes[mix]))
 
 
-def _model(m: p.Model) -> dict[str, Any]:
-    return {
-        "file": m.path,
-        "sha256": m.sha256,
-        "context": m.context,
-        "threads": m.threads,
-        "gpu_layers": m.gpu_layers,
-        "batch": m.batch,
-        "chat_template": m.chat_template,
-        "sampling": _sampling(m, ()),
-    }
+def _model(m: p.Model) -> ModelPlan:
+    spec = ModelSpec(
+        m.name, Path(m.path), m.sha256, m.context, m.threads, m.gpu_layers, m.chat_template, m.batch
+    )
+    return ModelPlan(spec, _sampling(m, ()))
 
 
-def _sampling(m: p.Model, overrides: tuple[tuple[str, float], ...]) -> dict[str, Any]:
+def _sampling(m: p.Model, overrides: tuple[tuple[str, float], ...]) -> Sampling:
     values: dict[str, Any] = {
         "temperature": m.temperature,
         "top_p": m.top_p,
@@ -74,30 +63,54 @@ def _sampling(m: p.Model, overrides: tuple[tuple[str, float], ...]) -> dict[str,
     }
     for name, value in overrides:
         values[name] = int(value) if name in ("top_k", "max_tokens") else value
-    return values
+    return Sampling(**values)
 
 
-def _mix_header(program: p.Program, m: p.Mix) -> dict[str, Any]:
-    return {
-        "name": m.name,
-        "total": m.total,
-        "targets": {t.origin: t.count for t in m.takes},
-        "real": {t.origin: source_rows(program, m, t) for t in m.takes if not t.synthetic},
-        "quotas": [
-            {"origin": q.origin, "where": p.describe(q.where), "bound": q.bound, "count": q.count}
-            for q in m.quotas
-        ],
-        "dedupe": list(m.dedupe) if m.dedupe else None,
-        "leakage": [list(x) for x in m.leakage],
-        "judge": (
-            {"model": m.judge.model, "rubric": m.judge.rubric, "min": m.judge.min}
-            if m.judge
-            else None
+def _format(f: p.Format) -> Format:
+    # Roles are looked up by name; sorted, they compare equal after a JSON round trip.
+    return Format(f.kind, tuple(sorted(f.roles)), f.system)
+
+
+def _used_sources(program: p.Program) -> list[str]:
+    """Sources a build reads rows of: taken into a mix, or guarded against by one."""
+    names = {t.origin for m in program.mixes.values() for t in m.takes if not t.synthetic}
+    names |= {source for m in program.mixes.values() for source, _ in m.leakage}
+    return sorted(names)
+
+
+def _source(src: p.DataSource) -> SourcePlan:
+    rows = tuple(
+        RealRow(f"{src.name}/{line:06d}", row)
+        for row, line in zip(src.rows, src.lines, strict=True)
+    )
+    return SourcePlan(
+        src.name, src.path, _format(src.format) if src.format else None, rows, src.skipped
+    )
+
+
+def _mix(program: p.Program, m: p.Mix) -> MixPlan:
+    return MixPlan(
+        name=m.name,
+        total=m.total,
+        targets=tuple((t.origin, t.count) for t in m.takes),
+        real=tuple(
+            (t.origin, tuple(source_rows(program, m, t))) for t in m.takes if not t.synthetic
         ),
-        "splits": [list(s) for s in m.splits],
-        "write": {"path": m.write_path, "format": m.write_format},
-        "retries": m.retries,
-    }
+        quotas=tuple(Quota(q.origin, p.describe(q.where), q.bound, q.count) for q in m.quotas),
+        dedupe=m.dedupe,
+        leakage=m.leakage,
+        judge=Judge(m.judge.model, m.judge.rubric, m.judge.min, p.JUDGE_SCALE) if m.judge else None,
+        splits=m.splits,
+        write_path=m.write_path,
+        write_format=m.write_format,
+        retries=m.retries,
+        models=_mix_models(program, m),
+    )
+
+
+def _mix_models(program: p.Program, m: p.Mix) -> tuple[str, ...]:
+    models = {program.tasks[t.origin].model for t in m.takes if t.synthetic}
+    return tuple(sorted(models | ({m.judge.model} if m.judge else set())))
 
 
 def source_rows(program: p.Program, m: p.Mix, take: p.TakeRule) -> list[int]:
@@ -150,13 +163,13 @@ class _Strata:
         return out
 
 
-def _mix_jobs(program: p.Program, m: p.Mix) -> Iterator[dict[str, Any]]:
+def _mix_jobs(program: p.Program, m: p.Mix) -> Iterator[Job]:
     for take in m.takes:
         if take.synthetic:
             yield from _task_jobs(program, m, take)
 
 
-def _task_jobs(program: p.Program, m: p.Mix, take: p.TakeRule) -> Iterator[dict[str, Any]]:
+def _task_jobs(program: p.Program, m: p.Mix, take: p.TakeRule) -> Iterator[Job]:
     task = program.tasks[take.origin]
     persona = program.personas.get(task.persona) if task.persona else None
     model = program.models[task.model]
@@ -167,42 +180,66 @@ def _task_jobs(program: p.Program, m: p.Mix, take: p.TakeRule) -> Iterator[dict[
         job_id = f"{m.name}/{task.name}/{index:06d}"
         seed = derive_seed(program.seed, job_id)
         rng = random.Random(seed)
-        values: dict[str, Any] | None = None
-        matched: list[int] = []
-        if persona is not None:
-            extra, filling = strata.constraint()
-            if take.where is not None:
-                extra = p.AllOf((take.where, extra)) if extra else take.where
-            try:
-                values = p.sample_persona(persona, rng, extra)
-            except p.Unsatisfiable:
-                if filling is not None:
-                    raise _quota_error(task, filling) from None
-                raise _unsatisfiable(m, task, job_id, extra) from None
-            matched = strata.record(values)
+        values, matched = _persona(m, task, take, persona, strata, job_id, rng)
         examples = _examples(program, task, rng)
-        yield {
-            "id": job_id,
-            "mix": m.name,
-            "task": task.name,
-            "index": index,
-            "seed": seed,
-            "persona": values,
-            "strata": [p.describe(strata.quotas[i].where) for i in matched],
-            "examples": examples,
-            "messages": _messages(task, values, examples),
-            "schema": schema,
-            "model": {"name": model.name, "sha256": model.sha256},
-            "sampling": sampling,
-            "turns": task.turns,
-            "format": {
-                "kind": task.format.kind,
-                "roles": dict(task.format.roles),
-                "system": task.format.system,
-            },
-        }
+        yield Job(
+            id=job_id,
+            mix=m.name,
+            task=task.name,
+            index=index,
+            seed=seed,
+            persona=values,
+            strata=tuple(p.describe(strata.quotas[i].where) for i in matched),
+            examples=tuple(examples),
+            messages=tuple(_messages(task, values, examples)),
+            schema=schema,
+            model=model.name,
+            model_sha256=model.sha256,
+            sampling=sampling,
+            turns=task.turns,
+            format=_format(task.format),
+            retry_prompts=_retry_prompts(program, task, m.retries, seed, values),
+        )
     if strata.unmet():
         raise _quota_error(task, strata.unmet()[0])
+
+
+def _persona(
+    m: p.Mix,
+    task: p.Task,
+    take: p.TakeRule,
+    persona: p.Persona | None,
+    strata: _Strata,
+    job_id: str,
+    rng: random.Random,
+) -> tuple[dict[str, Any] | None, list[int]]:
+    """The job's persona, drawn to fill the first quota still short; the quotas it fills."""
+    if persona is None:
+        return None, []
+    extra, filling = strata.constraint()
+    if take.where is not None:
+        extra = p.AllOf((take.where, extra)) if extra else take.where
+    try:
+        values = p.sample_persona(persona, rng, extra)
+    except p.Unsatisfiable:
+        if filling is not None:
+            raise _quota_error(task, filling) from None
+        raise _unsatisfiable(m, task, job_id, extra) from None
+    return values, strata.record(values)
+
+
+def _retry_prompts(
+    program: p.Program, task: p.Task, retries: int, seed: int, persona: dict[str, Any] | None
+) -> tuple[Prompt, ...]:
+    """For a task shown few-shot examples, each retry draws other ones (from its own seed), so
+    a job whose attempt copied its examples can change course."""
+    if task.examples is None:
+        return ()
+    prompts = []
+    for attempt in range(1, retries + 1):
+        examples = _examples(program, task, random.Random(derive_seed(seed, "examples", attempt)))
+        prompts.append(Prompt(tuple(examples), tuple(_messages(task, persona, examples))))
+    return tuple(prompts)
 
 
 def _unsatisfiable(m: p.Mix, task: p.Task, job_id: str, cond: p.Cond | None) -> RecipeError:
@@ -273,10 +310,7 @@ def _messages(
 
 def write_json(plan_: Plan, out: IO[bytes]) -> None:
     """The full plan as one JSON document, written job by job (bounded memory)."""
-    out.write(b'{"header":' + dumps(plan_.header) + b',"jobs":[')
-    for i, job in enumerate(plan_.jobs()):
-        out.write((b",\n" if i else b"\n") + dumps(job))
-    out.write(b"\n]}\n")
+    write_plan(plan_, out)
 
 
 def estimate_output_tokens(schema: dict[str, Any]) -> float:
@@ -297,14 +331,14 @@ def estimate_output_tokens(schema: dict[str, Any]) -> float:
 
 
 def summary(plan_: Plan) -> str:
-    prog, lines = plan_.program, []
-    lines.append(f"recipe {prog.name} ({prog.file}), seed {prog.seed}, plan v{PLAN_VERSION}")
-    for name, m in sorted(prog.models.items()):
+    h, lines = plan_.header, []
+    lines.append(f"recipe {h.recipe} ({h.file}), seed {h.seed}, plan v{PLAN_VERSION}")
+    for name, m in sorted(h.models.items()):
         lines.append(
-            f"model {name}: {m.path} (sha256 {str(m.sha256)[:12]}…), "
-            f"context {m.context}, temperature {m.temperature}"
+            f"model {name}: {m.spec.path} (sha256 {str(m.spec.sha256)[:12]}…), "
+            f"context {m.spec.context}, temperature {m.sampling.temperature}"
         )
-    for src in prog.sources.values():
+    for src in h.sources.values():
         if src.skipped:
             line, reason = src.skipped[0]
             lines.append(
@@ -312,7 +346,7 @@ def summary(plan_: Plan) -> str:
                 f"(first: {src.path}:{line}: {reason})"
             )
     totals = {"jobs": 0, "prompt": 0.0, "output": 0.0}
-    for mix in plan_.header["mixes"]:
+    for mix in h.mixes:
         lines.extend(_mix_summary(plan_, mix, totals))
     lines.append(
         f"total: {totals['jobs']} generation jobs, ≈{int(totals['prompt']):,} prompt tokens, "
@@ -322,42 +356,37 @@ def summary(plan_: Plan) -> str:
     return "\n".join(lines)
 
 
-def _mix_summary(plan_: Plan, mix: dict[str, Any], totals: dict[str, float]) -> list[str]:
-    lines = [
-        f"mix {mix['name']} -> {mix['write']['path']} ({mix['write']['format']}), "
-        f"total {mix['total']}"
-    ]
+def _mix_summary(plan_: Plan, mix: MixPlan, totals: dict[str, float]) -> list[str]:
+    lines = [f"mix {mix.name} -> {mix.write_path} ({mix.write_format}), total {mix.total}"]
     strata: dict[str, dict[str, int]] = {}
     per_task: dict[str, int] = {}
-    for job in plan_.jobs(mix["name"]):
-        per_task[job["task"]] = per_task.get(job["task"], 0) + 1
-        for s in job["strata"]:
-            strata.setdefault(job["task"], {}).setdefault(s, 0)
-            strata[job["task"]][s] += 1
+    for job in plan_.jobs(mix.name):
+        per_task[job.task] = per_task.get(job.task, 0) + 1
+        for s in job.strata:
+            strata.setdefault(job.task, {}).setdefault(s, 0)
+            strata[job.task][s] += 1
         totals["jobs"] += 1
-        totals["prompt"] += sum(len(msg["content"]) for msg in job["messages"]) / 4
-        totals["output"] += estimate_output_tokens(job["schema"])
-    width = max(len(o) for o in mix["targets"])
-    for origin, count in mix["targets"].items():
+        totals["prompt"] += sum(len(msg["content"]) for msg in job.messages) / 4
+        totals["output"] += estimate_output_tokens(job.schema)
+    width = max(len(o) for o, _ in mix.targets)
+    for origin, count in mix.targets:
         kind = f"{per_task[origin]} generation jobs" if origin in per_task else "real rows"
         lines.append(f"  take {origin.ljust(width)} {count:>6}  {kind}")
-        for q in mix["quotas"]:
-            if q["origin"] == origin:
-                got = strata.get(origin, {}).get(q["where"], 0)
-                lines.append(f"    quota {q['where']} {q['bound']} {q['count']}: planned {got}")
-    filters = []
-    if mix["dedupe"]:
-        filters.append(
-            f"dedupe {mix['dedupe'][0]}"
-            + (f" {mix['dedupe'][1]}" if mix["dedupe"][0] == "near" else "")
-        )
-    filters += [f"leakage vs {s} max_overlap {o}" for s, o in mix["leakage"]]
-    if mix["judge"]:
-        filters.append(f"judge {mix['judge']['model']} min {mix['judge']['min']}")
-    lines.append(
-        "  filters: "
-        + ("; ".join(filters) if filters else "none")
-        + f"; up to {mix['retries']} retries a job"
-    )
-    lines.append("  split: " + ", ".join(f"{name} {ratio:g}" for name, ratio in mix["splits"]))
+        for q in mix.quotas:
+            if q.origin == origin:
+                got = strata.get(origin, {}).get(q.where, 0)
+                lines.append(f"    quota {q.where} {q.bound} {q.count}: planned {got}")
+    lines.append(f"  filters: {_filters(mix)}; up to {mix.retries} retries a job")
+    lines.append("  split: " + ", ".join(f"{name} {ratio:g}" for name, ratio in mix.splits))
     return lines
+
+
+def _filters(mix: MixPlan) -> str:
+    filters = []
+    if mix.dedupe:
+        kind, threshold = mix.dedupe
+        filters.append(f"dedupe {kind}" + (f" {threshold}" if kind == "near" else ""))
+    filters += [f"leakage vs {s} max_overlap {o}" for s, o in mix.leakage]
+    if mix.judge:
+        filters.append(f"judge {mix.judge.model} min {mix.judge.min}")
+    return "; ".join(filters) if filters else "none"

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import recipec
-from recipec import builder as build_module
+from recipec.diagnostics import BuildFailed
 from recipec.engine import Generation
 
 ROOT = Path(__file__).parent.parent
@@ -105,8 +105,8 @@ def _data(folder: Path) -> Path:
     return path
 
 
-def _counts(jobs: list[dict[str, Any]], value: str) -> int:
-    return sum(1 for j in jobs if j["persona"]["kind"] == value)
+def _counts(jobs: list[Any], value: str) -> int:
+    return sum(1 for j in jobs if j.persona["kind"] == value)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -161,9 +161,22 @@ class ScriptedTeacher:
         pass
 
 
-@pytest.fixture
-def scripted(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(build_module._Teachers, "get", lambda self, name: ScriptedTeacher())
+class ScriptedBackend:
+    """The build's generation seam, answered by ScriptedTeacher for every model."""
+
+    def prepare(self, models: Any) -> None:
+        pass
+
+    def generate(
+        self, model: str, messages: Any, schema: dict[str, Any], seed: int, sampling: Any
+    ) -> Generation:
+        return ScriptedTeacher().generate(messages, schema, seed, sampling)
+
+    def versions(self) -> dict[str, str]:
+        return {}
+
+    def close(self) -> None:
+        pass
 
 
 def _rows(out: Path, name: str) -> list[dict[str, Any]]:
@@ -173,16 +186,21 @@ def _rows(out: Path, name: str) -> list[dict[str, Any]]:
 @settings(
     max_examples=25,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    suppress_health_check=[HealthCheck.too_slow],
 )
 @given(mixes())
-def test_built_counts_are_exact_after_every_filter(scripted: None, m: dict[str, Any]) -> None:
+def test_built_counts_are_exact_after_every_filter(m: dict[str, Any]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         path = folder / "r.recipe"
         path.write_text(recipe_text(m, _data(folder)))
         out = folder / "out"
-        recipec.build(recipec.plan(recipec.check(recipec.parse(path))), out, log=_Quiet())
+        recipec.build(
+            recipec.plan(recipec.check(recipec.parse(path))),
+            out,
+            log=_Quiet(),
+            backend=ScriptedBackend(),
+        )
         manifest = orjson.loads((out / "manifest.json").read_bytes())
         rows = {name: _rows(out, f"{name}.jsonl") for name, _ in m["splits"]}
         provenance = _rows(out, "provenance.jsonl")
@@ -208,7 +226,7 @@ def test_built_counts_are_exact_after_every_filter(scripted: None, m: dict[str, 
         assert {"at_least": got >= count, "at_most": got <= count, "exactly": got == count}[bound]
 
 
-def test_unreachable_quota_is_a_clear_failure(scripted: None, tmp_path: Path) -> None:
+def test_unreachable_quota_is_a_clear_failure(tmp_path: Path) -> None:
     m = {"n": 5, "weights": [1, 1, 1, 1], "quotas": [], "real": 0, "splits": [("train", 1.0)]}
     path = tmp_path / "r.recipe"
     path.write_text(
@@ -216,9 +234,12 @@ def test_unreachable_quota_is_a_clear_failure(scripted: None, tmp_path: Path) ->
         .replace("retries = 30", "retries = 0")
         .replace("string(5..80)", "string(200..300)")
     )
-    with pytest.raises(build_module.BuildFailed) as info:
+    with pytest.raises(BuildFailed) as info:
         recipec.build(
-            recipec.plan(recipec.check(recipec.parse(path))), tmp_path / "out", log=_Quiet()
+            recipec.plan(recipec.check(recipec.parse(path))),
+            tmp_path / "out",
+            log=_Quiet(),
+            backend=ScriptedBackend(),
         )
     assert "found no acceptable record" in info.value.message
     assert not (tmp_path / "out" / "train.jsonl").exists()
@@ -231,3 +252,40 @@ class _Quiet:
 
     def progress(self, *args: Any) -> None:
         pass
+
+
+def _hopeless(tmp_path: Path, n: int) -> Path:
+    """A recipe no job can satisfy: the scripted teacher never writes a 200-character q."""
+    m = {"n": n, "weights": [1, 1, 1, 1], "quotas": [], "real": 2, "splits": [("train", 1.0)]}
+    path = tmp_path / "r.recipe"
+    path.write_text(
+        recipe_text(m, _data(tmp_path))
+        .replace("retries = 30", "retries = 1")
+        .replace("string(5..80)", "string(200..300)")
+    )
+    return path
+
+
+def test_a_hopeless_build_stops_early_and_leaves_a_report(tmp_path: Path) -> None:
+    plan = recipec.plan(recipec.check(recipec.parse(_hopeless(tmp_path, 40))))
+    with pytest.raises(BuildFailed) as info:
+        recipec.build(plan, tmp_path / "out", log=_Quiet(), backend=ScriptedBackend())
+    assert "stopped early after 3 job(s)" in info.value.message
+    assert "rejected (" in info.value.message  # an example of rejected text is shown
+    out = tmp_path / "out"
+    manifest = orjson.loads((out / "manifest.json").read_bytes())
+    assert manifest["status"] == "failed" and manifest["failed_jobs"] == 3
+    rejected = _rows(out, ".recipec/rejected.jsonl")
+    assert rejected and all(r["reason"] for r in rejected)
+    assert (out / "report.html").is_file()
+
+
+def test_allow_short_writes_what_was_accepted(tmp_path: Path) -> None:
+    plan = recipec.plan(recipec.check(recipec.parse(_hopeless(tmp_path, 4))))
+    recipec.build(
+        plan, tmp_path / "out", log=_Quiet(), backend=ScriptedBackend(), allow_short=True
+    )
+    manifest = orjson.loads((tmp_path / "out" / "manifest.json").read_bytes())
+    assert manifest["status"] == "short" and manifest["failed_jobs"] == 4
+    assert manifest["counts"] == {"real": 2}
+    assert len(_rows(tmp_path / "out", "train.jsonl")) == 2

@@ -63,7 +63,7 @@ def test_million_job_plan_streams(tmp_path: Path) -> None:
         first = [next(jobs) for _ in range(3)]
     finally:
         path.unlink()
-    assert [j["index"] for j in first] == [0, 1, 2]
+    assert [j.index for j in first] == [0, 1, 2]
 
 
 def test_a_condition_too_rare_to_plan_is_a_diagnostic(tmp_path: Path) -> None:
@@ -87,3 +87,39 @@ def test_a_condition_too_rare_to_plan_is_a_diagnostic(tmp_path: Path) -> None:
         list(recipec.plan(program).jobs())
     message = info.value.diagnostics[0].message
     assert message.startswith("job train/qa/000000: no persona of 'asker'")
+
+
+def test_plan_round_trips_through_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plan read back from `plan --json` has the same header and jobs, and writes the same
+    bytes again: the file is the build's whole contract."""
+    monkeypatch.chdir(ROOT)
+    written = _plan_bytes(CASES[0])
+    path = tmp_path / "plan.json"
+    path.write_bytes(written)
+    again = recipec.read_plan(path)
+    original = recipec.plan(recipec.check(recipec.parse(CASES[0].relative_to(ROOT))))
+    assert again.header == original.header
+    assert list(again.jobs()) == list(original.jobs())
+    buffer = io.BytesIO()
+    write_json(again, buffer)
+    assert buffer.getvalue() == written
+
+
+def test_a_slice_of_jobs_is_planned_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    plan = recipec.plan(recipec.check(recipec.parse(CASES[0].relative_to(ROOT))))
+    everything = list(plan.jobs())
+    assert list(plan.jobs(start=1, stop=3)) == everything[1:3]
+
+
+def test_retries_draw_other_few_shot_examples() -> None:
+    """A task shown examples gets a fresh, seeded draw per retry (issue: a job copied the same
+    example in all six attempts)."""
+    program = recipec.check(recipec.parse(ROOT / "recipes" / "counseling.recipe"))
+    jobs = list(recipec.plan(program).jobs())
+    for job in jobs:
+        draws = [job.prompt(a).examples for a in range(6)]
+        assert len({orjson.dumps(d) for d in draws}) > 1
+        assert job.prompt(0).messages == job.messages
+    again = list(recipec.plan(program).jobs())
+    assert [j.retry_prompts for j in again] == [j.retry_prompts for j in jobs]

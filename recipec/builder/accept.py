@@ -1,0 +1,103 @@
+"""Accept: jobs in plan order in; accepted Records, rejection counts and failed jobs out.
+
+One ordered fold: for each job, attempts 0, 1, … come from the generator until one passes every
+filter or the retries run out. Only this fold depends on order (what was accepted before decides
+what is a duplicate), so generation can run ahead in batches or elsewhere and the result is
+the same.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from recipec.builder.filters import Filter, candidate
+from recipec.builder.generate import Generator
+from recipec.builder.records import Attempt, Candidate, Record, Rejected, synthetic_record
+from recipec.ir import Job
+
+SAMPLE = 20  # rejected attempts kept per reason, with their text
+
+
+@dataclass
+class Outcome:
+    """What the fold produced: records in acceptance order, and what it turned away."""
+
+    records: list[Record] = field(default_factory=list)
+    rejections: Counter[str] = field(default_factory=Counter)
+    failed: list[str] = field(default_factory=list)  # ids of jobs that found no record
+    fingerprints: list[str] = field(default_factory=list)  # of every job folded, in order
+    rejected: list[Rejected] = field(default_factory=list)  # up to SAMPLE per reason
+    stopped: str | None = None  # why the fold stopped before the last job, if it did
+
+    def reject(self, job: Job, attempt: Attempt, reason: str) -> None:
+        self.rejections[reason] += 1
+        if self.rejections[reason] <= SAMPLE:
+            self.rejected.append(
+                Rejected(job.id, job.task, attempt.attempt, reason, attempt.text, job.persona)
+            )
+
+
+Progress = Callable[[int, Outcome], None]
+
+
+def accept(
+    jobs: Iterable[Job],
+    generator: Generator,
+    filters: tuple[Filter, ...],
+    retries: int,
+    outcome: Outcome,
+    progress: Progress | None = None,
+    max_failures: int | None = None,
+) -> Outcome:
+    """Fold `jobs` into `outcome` (which already holds the real rows, remembered by filters).
+    Stops early once `max_failures` jobs found no acceptable record."""
+    for done, job in enumerate(jobs, start=1):
+        fp = job.fingerprint
+        outcome.fingerprints.append(fp)
+        record = _first_accepted(job, fp, generator, filters, retries, outcome)
+        if record is None:
+            outcome.failed.append(job.id)
+        else:
+            for f in filters:
+                f.remember(record)
+            outcome.records.append(record)
+        if progress:
+            progress(done, outcome)
+        if max_failures and len(outcome.failed) >= max_failures:
+            outcome.stopped = (
+                f"stopped early after {done} job(s): {len(outcome.failed)} found no "
+                f"acceptable record in {retries + 1} attempts"
+            )
+            break
+    return outcome
+
+
+def _first_accepted(
+    job: Job,
+    fp: str,
+    generator: Generator,
+    filters: tuple[Filter, ...],
+    retries: int,
+    outcome: Outcome,
+) -> Record | None:
+    reasons: list[str] = []
+    for number in range(retries + 1):
+        attempt = generator.attempt(job, number, fp)
+        c = candidate(job, attempt)
+        reason = c if isinstance(c, str) else _rejected_by(c, filters)
+        if reason is None:
+            assert isinstance(c, Candidate)
+            return synthetic_record(c, tuple(reasons))
+        reasons.append(reason)
+        outcome.reject(job, attempt, reason)
+    return None
+
+
+def _rejected_by(c: Candidate, filters: tuple[Filter, ...]) -> str | None:
+    for f in filters:
+        reason = f.check(c)
+        if reason is not None:
+            return reason
+    return None
