@@ -205,6 +205,20 @@ def test_ctrl_c_stops_cleanly_and_resumes(first_build: Path, tmp_path: Path) -> 
         assert (out / name).read_bytes() == (first_build / name).read_bytes(), name
 
 
+def test_sigterm_stops_like_ctrl_c_and_resumes(first_build: Path, tmp_path: Path) -> None:
+    out = tmp_path / "t"
+    proc = start_build(out, 1)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr
+    assert "terminated; everything generated so far is kept" in stderr
+    assert "Traceback" not in stderr
+    result = build(TINY, out)
+    assert result.returncode == 0, result.stderr
+    for name in OUTPUTS:
+        assert (out / name).read_bytes() == (first_build / name).read_bytes(), name
+
+
 def test_report_rerenders_from_the_output_folder(first_build: Path, tmp_path: Path) -> None:
     out = tmp_path / "r"
     shutil.copytree(first_build, out)
