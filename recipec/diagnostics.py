@@ -25,6 +25,7 @@ CODES: dict[str, str] = {
     "mix": "a mix cannot be satisfied as written",
     "persona": "a persona's attributes cannot be sampled as written",
     "include": "an included recipe cannot be loaded",
+    "database": "a declared database cannot be loaded",
 }
 
 

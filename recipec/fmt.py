@@ -187,6 +187,8 @@ def statement(stmt: n.Statement, width: int = 0) -> str:
             return f"leakage {source} max_overlap {value(max_overlap)}"
         case n.Judge(model, rubric, minimum):
             return f"judge {model} rubric {value(rubric)} min {value(minimum)}"
+        case n.Validate(call):
+            return f"validate {value(call)}"
         case n.Split(parts):
             return "split " + ", ".join(f"{p.name} {value(p.ratio)}" for p in parts)
         case n.Write(path, fmt):

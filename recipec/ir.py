@@ -164,6 +164,48 @@ class Judge:
 
 
 @dataclass(frozen=True)
+class DatabasePlan:
+    """A database queries are executed on: engine, dialect, schema file, data folder."""
+
+    name: str
+    engine: str
+    dialect: str
+    schema: str
+    data: str
+
+    def to_json(self) -> Json:
+        return {k: v for k, v in self.__dict__.items() if k != "name"}
+
+    @classmethod
+    def from_json(cls, name: str, d: Json) -> DatabasePlan:
+        return cls(name, d["engine"], d["dialect"], d["schema"], d["data"])
+
+
+@dataclass(frozen=True)
+class Validator:
+    """Execute a record's `field` on `database` through `gates`, for the records of `tasks`."""
+
+    kind: str  # sql | cypher
+    database: str
+    field: str
+    question: str | None  # the field whose text must name the query's values (entity gate)
+    tasks: tuple[str, ...]
+    gates: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        return f"validate {self.kind} on {self.database} ({self.field}): " + ", ".join(self.gates)
+
+    def to_json(self) -> Json:
+        return self.__dict__ | {"tasks": list(self.tasks), "gates": list(self.gates)}
+
+    @classmethod
+    def from_json(cls, d: Json) -> Validator:
+        tasks, gates = tuple(d["tasks"]), tuple(d["gates"])
+        return cls(d["kind"], d["database"], d["field"], d["question"], tasks, gates)
+
+
+@dataclass(frozen=True)
 class MixPlan:
     """One mix: what it takes, how it filters, splits and writes."""
 
@@ -180,9 +222,12 @@ class MixPlan:
     write_format: str
     retries: int
     models: tuple[str, ...] = ()  # every model the mix's build may call (teachers, judge)
+    validators: tuple[Validator, ...] = ()
 
     def to_json(self) -> Json:
-        return {
+        # Validators only where there are some: plans of recipes without them are unchanged.
+        extra = {"validators": [v.to_json() for v in self.validators]} if self.validators else {}
+        return extra | {
             "name": self.name,
             "models": list(self.models),
             "total": self.total,
@@ -229,6 +274,7 @@ class MixPlan:
             d["write"]["format"],
             d["retries"],
             tuple(d["models"]),
+            tuple(Validator.from_json(v) for v in d.get("validators", ())),
         )
 
 
@@ -333,9 +379,11 @@ class Header:
     sources: dict[str, SourcePlan] = field(hash=False)
     mixes: tuple[MixPlan, ...] = ()
     version: int = PLAN_VERSION
+    databases: dict[str, DatabasePlan] = field(default_factory=dict, hash=False)
 
     def to_json(self) -> Json:
-        return {
+        dbs = {n: d.to_json() for n, d in sorted(self.databases.items())}
+        return ({"databases": dbs} if dbs else {}) | {
             "version": self.version,
             "recipe": self.recipe,
             "file": self.file,
@@ -358,6 +406,9 @@ class Header:
             {n: ModelPlan.from_json(n, m) for n, m in d["models"].items()},
             {n: SourcePlan.from_json(n, s) for n, s in d["sources"].items()},
             tuple(MixPlan.from_json(m) for m in d["mixes"]),
+            databases={
+                n: DatabasePlan.from_json(n, x) for n, x in d.get("databases", {}).items()
+            },
         )
 
     def mix(self, name: str) -> MixPlan:

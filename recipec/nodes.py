@@ -225,6 +225,14 @@ class Judge:
 
 
 @dataclass(frozen=True)
+class Validate:
+    """`validate sql(database = shop, field = query)`: a validator call in a mix."""
+
+    call: Call
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
 class SplitPart:
     name: str
     ratio: Num
@@ -245,7 +253,18 @@ class Write:
 
 
 Statement = (
-    Assign | Require | Output | Take | Quota | Balance | Dedupe | Leakage | Judge | Split | Write
+    Assign
+    | Require
+    | Output
+    | Take
+    | Quota
+    | Balance
+    | Dedupe
+    | Leakage
+    | Judge
+    | Validate
+    | Split
+    | Write
 )
 
 
@@ -254,7 +273,7 @@ Statement = (
 
 @dataclass(frozen=True)
 class Block:
-    """`recipe`, `model`, `source`, `persona`, `task` or `mix` with its name and body."""
+    """`recipe`, `model`, `source`, `database`, `persona`, `task` or `mix`: name and body."""
 
     kind: str
     name: str

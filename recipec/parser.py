@@ -171,6 +171,9 @@ class _ToNodes(Transformer[Token, Any]):
     def judge(self, meta: Any, c: list[Any]) -> n.Judge:
         return n.Judge(str(c[0]), c[1], c[2], self._s(meta))
 
+    def validate(self, meta: Any, c: list[Any]) -> n.Validate:
+        return n.Validate(c[0], self._s(meta))
+
     def split_part(self, meta: Any, c: list[Any]) -> n.SplitPart:
         return n.SplitPart(str(c[0]), c[1], self._s(meta))
 
@@ -222,7 +225,7 @@ _TERMINALS = {
     "DOT": "'.'",
     "PERCENT": "'%'",
     "BOUND": "'at_least', 'at_most' or 'exactly'",
-    "BLOCK_KIND": "'recipe', 'model' or 'source'",
+    "BLOCK_KIND": "'recipe', 'model', 'source' or 'database'",
     "COMPARE": "a comparison ('==', '!=', '<', ...)",
     "OPTIONAL": "'?'",
     "$END": "the end of the file",

@@ -14,6 +14,7 @@ from recipec.diagnostics import Diagnostic, RecipeError
 from recipec.engine.spec import ModelSpec, Sampling
 from recipec.ir import (
     PLAN_VERSION,
+    DatabasePlan,
     Format,
     Header,
     Job,
@@ -25,10 +26,12 @@ from recipec.ir import (
     Quota,
     RealRow,
     SourcePlan,
+    Validator,
     derive_seed,
     write_plan,
 )
 from recipec.templates import TemplateFailure, render
+from recipec.validators import GATES
 
 __all__ = ["Plan", "derive_seed", "plan", "summary", "write_json"]
 
@@ -41,6 +44,7 @@ def plan(program: p.Program) -> Plan:
         models={name: _model(m) for name, m in sorted(program.models.items())},
         sources={name: _source(program.sources[name]) for name in _used_sources(program)},
         mixes=tuple(_mix(program, m) for m in program.mixes.values()),
+        databases=_databases(program),
     )
     return Plan(header, lambda mix: _mix_jobs(program, program.mixes[mix]))
 
@@ -88,6 +92,21 @@ def _source(src: p.DataSource) -> SourcePlan:
     )
 
 
+def _databases(program: p.Program) -> dict[str, DatabasePlan]:
+    """The databases some mix's validators execute on."""
+    used = {v.database for m in program.mixes.values() for v in m.validators}
+    return {
+        name: DatabasePlan(name, d.engine, d.dialect, d.schema, d.data)
+        for name, d in sorted(program.databases.items())
+        if name in used
+    }
+
+
+def _validator(v: p.ValidatorRule) -> Validator:
+    gates = tuple(g for g in GATES if g != "entity" or v.question)
+    return Validator(v.kind, v.database, v.field, v.question, v.tasks, gates)
+
+
 def _mix(program: p.Program, m: p.Mix) -> MixPlan:
     return MixPlan(
         name=m.name,
@@ -105,6 +124,7 @@ def _mix(program: p.Program, m: p.Mix) -> MixPlan:
         write_format=m.write_format,
         retries=m.retries,
         models=_mix_models(program, m),
+        validators=tuple(_validator(v) for v in m.validators),
     )
 
 
@@ -387,6 +407,7 @@ def _filters(mix: MixPlan) -> str:
         kind, threshold = mix.dedupe
         filters.append(f"dedupe {kind}" + (f" {threshold}" if kind == "near" else ""))
     filters += [f"leakage vs {s} max_overlap {o}" for s, o in mix.leakage]
+    filters += [v.text for v in mix.validators]
     if mix.judge:
         filters.append(f"judge {mix.judge.model} min {mix.judge.min}")
     return "; ".join(filters) if filters else "none"

@@ -341,6 +341,29 @@ class JudgeRule:
 
 
 @dataclass(frozen=True)
+class Database:
+    """A database queries are executed on: its engine and dialect, schema file and data folder."""
+
+    name: str
+    engine: str  # sqlite | ladybug
+    dialect: str  # sqlite | kuzu
+    schema: str
+    data: str
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True)
+class ValidatorRule:
+    """`validate KIND(database = D, field = F, question = Q)`: which records' field it runs."""
+
+    kind: str  # sql | cypher
+    database: str
+    field: str
+    question: str | None
+    tasks: tuple[str, ...]  # the synthetic takes it applies to
+
+
+@dataclass(frozen=True)
 class Mix:
     name: str
     total: int
@@ -349,6 +372,7 @@ class Mix:
     dedupe: tuple[str, float] | None = None  # ("exact", 1.0) or ("near", threshold)
     leakage: tuple[tuple[str, float], ...] = ()
     judge: JudgeRule | None = None
+    validators: tuple[ValidatorRule, ...] = ()
     splits: tuple[tuple[str, float], ...] = (("train", 1.0),)
     write_path: str = "out"
     write_format: str = "openai_chat"
@@ -367,3 +391,4 @@ class Program:
     tasks: dict[str, Task] = field(hash=False)
     mixes: dict[str, Mix] = field(hash=False)
     description: str = ""
+    databases: dict[str, Database] = field(default_factory=dict, hash=False)

@@ -13,6 +13,7 @@ from typing import Protocol
 from recipec import dataset as ds
 from recipec.builder.generate import Generator
 from recipec.builder.records import Attempt, Candidate, Record, field_text, to_example
+from recipec.builder.validate import QueryValidator
 from recipec.ir import Header, Job, MixPlan
 
 
@@ -104,6 +105,7 @@ def filters_for(header: Header, mix: MixPlan, generator: Generator) -> tuple[Fil
         if mix.dedupe[0] == "near":
             filters.append(NearDedupe(mix.dedupe[1]))
     filters += [Leakage(header, source, overlap) for source, overlap in mix.leakage]
+    filters += [QueryValidator(header, v) for v in mix.validators]
     if mix.judge:
         filters.append(JudgeFilter(header, mix, generator))
     return tuple(filters)

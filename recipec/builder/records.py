@@ -10,6 +10,7 @@ import orjson
 
 from recipec import dataset as ds
 from recipec.ir import Format, Job, Json
+from recipec.validators import GATES
 
 # The one vocabulary of rejection reasons: filters return these, the manifest and the report
 # count them. `DROPS` are the ones that remove an otherwise well-formed record.
@@ -21,8 +22,9 @@ REASONS = (
     "near_duplicate",
     "leakage",
     "judge",
+    *(f"query_{gate}" for gate in GATES),
 )
-DROPS = ("exact_duplicate", "near_duplicate", "leakage", "judge")
+DROPS = ("exact_duplicate", "near_duplicate", "leakage", "judge", *REASONS[7:])
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class Provenance:
     rejections: tuple[str, ...] = ()
     model: str | None = None  # synthetic records only
     strata: tuple[str, ...] = ()
+    validation: tuple[Json, ...] = ()  # each validator's evidence (rows, failed gate, error)
 
     def to_json(self) -> Json:
         row = {
@@ -106,6 +109,8 @@ class Provenance:
         }
         if self.synthetic:
             row |= {"model": self.model, "strata": list(self.strata)}
+        if self.validation:
+            row["validation"] = list(self.validation)
         return row
 
 
@@ -150,6 +155,7 @@ def synthetic_record(c: Candidate, rejections: tuple[str, ...]) -> Record:
         rejections=rejections,
         model=job.model,
         strata=job.strata,
+        validation=tuple(c.evidence.get("validation", ())),
     )
     return Record(c.example, provenance)
 

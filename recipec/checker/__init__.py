@@ -8,11 +8,11 @@ from typing import Any
 
 from recipec import nodes as n
 from recipec import program as p
-from recipec.checker import declarations, mixes, tasks
+from recipec.checker import databases, declarations, mixes, tasks
 from recipec.checker.context import Context, Invalid
 from recipec.diagnostics import RecipeError
 
-ORDER = ("model", "source", "persona", "task", "mix")
+ORDER = ("model", "source", "database", "persona", "task", "mix")
 RECIPE_SETTINGS = {"seed": "42", "description": '"..."'}
 
 
@@ -21,6 +21,7 @@ def check(module: n.Module) -> p.Program:
     declared = _declare(ctx, module)
     name, seed, description = _recipe(ctx, module)
     built: dict[str, dict[str, Any]] = {kind: {} for kind in ORDER}
+    ctx.databases = built["database"]
     for kind in ORDER:
         for block in module.blocks(kind):
             if (
@@ -46,6 +47,7 @@ def check(module: n.Module) -> p.Program:
         built["task"],
         built["mix"],
         description,
+        built["database"],
     )
 
 
@@ -99,6 +101,8 @@ def _build(
         return declarations.model(ctx, block)
     if kind == "source":
         return declarations.source(ctx, block)
+    if kind == "database":
+        return databases.database(ctx, block)
     if kind == "persona":
         return declarations.persona(ctx, block)
     if kind == "task":

@@ -19,6 +19,7 @@ class Invalid(Exception):
 class Context:
     base_dir: Path
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    databases: dict[str, Any] = field(default_factory=dict)  # for `values(...)` samplers
 
     def error(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
         self.diagnostics.append(Diagnostic(code, message, span, hint))

@@ -13,6 +13,7 @@ import orjson
 
 from recipec import nodes as n
 from recipec import program as p
+from recipec.checker import databases
 from recipec.checker.conditions import condition
 from recipec.checker.context import Context, Invalid, kind_of, literal
 from recipec.diagnostics import did_you_mean
@@ -329,7 +330,7 @@ def format_call(
 
 # ---- personas -----------------------------------------------------------------------------
 
-SAMPLERS = ("choice", "int", "float", "normal", "bool", "lines", "column")
+SAMPLERS = ("choice", "int", "float", "normal", "bool", "lines", "column", "values")
 
 
 def persona(ctx: Context, block: n.Block) -> p.Persona:
@@ -524,4 +525,5 @@ _SAMPLERS: dict[str, Any] = {
     "bool": _bernoulli,
     "lines": _lines,
     "column": _column,
+    "values": lambda ctx, call: databases.values_sampler(ctx, call),
 }

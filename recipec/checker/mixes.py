@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from recipec import nodes as n
 from recipec import program as p
+from recipec.checker import databases
 from recipec.checker.conditions import condition
 from recipec.checker.context import Context, Invalid
 from recipec.diagnostics import did_you_mean
@@ -284,6 +285,8 @@ def _balance(
 def _filters(ctx: Context, block: n.Block, prog: dict[str, Any]) -> dict[str, Any]:
     rules: dict[str, Any] = {}
     leakage: list[tuple[str, float]] = []
+    synthetic = [t.origin for t in block.body if isinstance(t, n.Take) and t.origin in prog["task"]]
+    rules["validators"] = ()
     for stmt in block.body:
         try:
             match stmt:
@@ -310,6 +313,9 @@ def _filters(ctx: Context, block: n.Block, prog: dict[str, Any]) -> dict[str, An
                     rules["judge"] = p.JudgeRule(
                         model, rubric.value, ctx.integer(minimum, "min", lo, hi)
                     )
+                case n.Validate():
+                    rule = databases.validator(ctx, stmt, prog, synthetic)
+                    rules["validators"] = (*rules["validators"], rule)
                 case n.Split():
                     rules["splits"] = _splits(ctx, stmt)
                 case n.Write(path, fmt):

@@ -45,7 +45,7 @@ class LadybugDatabase:
         self.conn.set_query_timeout(TIMEOUT_MS)
         self._schema = self._read_schema()
 
-    def _rows(self, query: str) -> list[list[Any]]:
+    def _rows(self, query: str) -> list[Any]:
         result = self.conn.execute(query)
         assert not isinstance(result, list)
         out = []

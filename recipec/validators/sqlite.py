@@ -21,7 +21,8 @@ from recipec.validators import (
 
 # A query may read; every other action is refused while it is compiled (the authorizer), and
 # the file is opened read-only besides.
-_ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, 33}  # 33: RECURSIVE
+_RECURSIVE = 33  # SQLITE_RECURSIVE: a WITH RECURSIVE read (not exported by every Python)
+_ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, _RECURSIVE}
 # The time limit is a budget of virtual-machine instructions, not seconds: a verdict that
 # depended on the machine's speed would make a build differ from one computer to another.
 BUDGET_STEPS = 20_000  # progress-handler calls

@@ -25,8 +25,24 @@ CREATE REL TABLE CAUSES(FROM Compound TO SideEffect, frequency STRING);
 CREATE REL TABLE ASSOCIATES(FROM Disease TO Gene);
 """
 COUNTS = {"Compound": 600, "Disease": 240, "Gene": 1500, "SideEffect": 360}
-STEMS = ["ab", "cor", "dex", "fen", "gal", "lor", "mav", "nor", "pra", "quel", "ris", "sol",
-         "tav", "ven", "xil", "zor"]
+STEMS = [
+    "ab",
+    "cor",
+    "dex",
+    "fen",
+    "gal",
+    "lor",
+    "mav",
+    "nor",
+    "pra",
+    "quel",
+    "ris",
+    "sol",
+    "tav",
+    "ven",
+    "xil",
+    "zor",
+]
 DRUG_ENDS = ["amab", "avir", "azole", "cillin", "dipine", "olol", "pril", "statin", "tinib"]
 DISEASE_KINDS = {
     "cardiovascular": ["heart syndrome", "vascular disorder"],
@@ -35,11 +51,35 @@ DISEASE_KINDS = {
     "neurological": ["palsy", "neuropathy"],
     "respiratory": ["lung disease", "airway syndrome"],
 }
-EFFECTS = ["rash", "headache", "nausea", "dizziness", "fatigue", "insomnia", "cough", "itching",
-           "dry mouth", "tremor", "blurred vision", "cramps"]
+EFFECTS = [
+    "rash",
+    "headache",
+    "nausea",
+    "dizziness",
+    "fatigue",
+    "insomnia",
+    "cough",
+    "itching",
+    "dry mouth",
+    "tremor",
+    "blurred vision",
+    "cramps",
+]
 ROMAN = ["I", "II", "III", "IV"]
-PLACES = ["Alder", "Brenn", "Carrow", "Dunfirth", "Elsby", "Farrow", "Glenmar", "Halden",
-          "Isling", "Jorvik", "Kestrel", "Lowden"]
+PLACES = [
+    "Alder",
+    "Brenn",
+    "Carrow",
+    "Dunfirth",
+    "Elsby",
+    "Farrow",
+    "Glenmar",
+    "Halden",
+    "Isling",
+    "Jorvik",
+    "Kestrel",
+    "Lowden",
+]
 
 
 def _unique(make, n: int, rng: random.Random) -> list[str]:
@@ -57,20 +97,27 @@ def nodes(rng: random.Random) -> dict[str, list[list[object]]]:
     )
     categories = list(DISEASE_KINDS)
     diseases = _unique(
-        lambda r: (c := r.choice(categories), f"{r.choice(PLACES)} {r.choice(DISEASE_KINDS[c])} {r.choice(ROMAN)}")[1],
+        lambda r: (
+            c := r.choice(categories),
+            f"{r.choice(PLACES)} {r.choice(DISEASE_KINDS[c])} {r.choice(ROMAN)}",
+        )[1],
         COUNTS["Disease"],
         rng,
     )
-    kind_of = {d: next(c for c, ks in DISEASE_KINDS.items() if d.split(" ", 1)[1].rsplit(" ", 1)[0] in ks)
-               for d in diseases}
+    kind_of = {
+        d: next(c for c, ks in DISEASE_KINDS.items() if d.split(" ", 1)[1].rsplit(" ", 1)[0] in ks)
+        for d in diseases
+    }
     genes = _unique(
         lambda r: "".join(r.choice("ABCDEFGHKLMNPRST") for _ in range(3)) + str(r.randint(1, 99)),
         COUNTS["Gene"],
         rng,
     )
     effects = _unique(
-        lambda r: f"{r.choice(['mild', 'severe', 'transient', 'chronic', 'nocturnal', 'acute'])} "
-        f"{r.choice(EFFECTS)}" + (f" type {r.randint(1, 5)}" if r.random() < 0.5 else ""),
+        lambda r: (
+            f"{r.choice(['mild', 'severe', 'transient', 'chronic', 'nocturnal', 'acute'])} "
+            f"{r.choice(EFFECTS)}" + (f" type {r.randint(1, 5)}" if r.random() < 0.5 else "")
+        ),
         COUNTS["SideEffect"],
         rng,
     )
@@ -89,8 +136,13 @@ def _links(rng: random.Random, a: str, b: str, per: tuple[int, int], extra=None)
     rows = []
     for i in range(COUNTS[a]):
         for j in sorted(rng.sample(range(COUNTS[b]), rng.randint(*per))):
-            rows.append([f"{a[0]}{i:04d}", f"{b[0] if b != 'SideEffect' else 'S'}{j:04d}",
-                         *([extra(rng)] if extra else [])])
+            rows.append(
+                [
+                    f"{a[0]}{i:04d}",
+                    f"{b[0] if b != 'SideEffect' else 'S'}{j:04d}",
+                    *([extra(rng)] if extra else []),
+                ]
+            )
     return rows
 
 
@@ -100,8 +152,13 @@ def relationships(rng: random.Random) -> dict[str, list[list[object]]]:
         "BINDS": [["from", "to", "affinity"]]
         + _links(rng, "Compound", "Gene", (1, 3), lambda r: round(r.uniform(0.1, 9.9), 2)),
         "CAUSES": [["from", "to", "frequency"]]
-        + _links(rng, "Compound", "SideEffect", (0, 3),
-                 lambda r: r.choice(["rare", "common", "very common"])),
+        + _links(
+            rng,
+            "Compound",
+            "SideEffect",
+            (0, 3),
+            lambda r: r.choice(["rare", "common", "very common"]),
+        ),
         "ASSOCIATES": [["from", "to"]] + _links(rng, "Disease", "Gene", (1, 4)),
     }
 

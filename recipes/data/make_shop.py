@@ -23,10 +23,40 @@ CREATE TABLE order_items (order_id INTEGER NOT NULL REFERENCES orders(id),
                           product_id INTEGER NOT NULL REFERENCES products(id),
                           quantity INTEGER NOT NULL);
 """
-FIRST = ["Ada", "Bram", "Chloe", "Dario", "Elif", "Farah", "Goran", "Hana", "Ivo", "Jun", "Kira",
-         "Luca", "Mina", "Noor", "Otto", "Priya", "Quinn", "Rosa", "Sami", "Tove"]
-LAST = ["Alder", "Brook", "Castell", "Dunmore", "Eskel", "Fairholm", "Grieve", "Holt", "Ingram",
-        "Joss"]
+FIRST = [
+    "Ada",
+    "Bram",
+    "Chloe",
+    "Dario",
+    "Elif",
+    "Farah",
+    "Goran",
+    "Hana",
+    "Ivo",
+    "Jun",
+    "Kira",
+    "Luca",
+    "Mina",
+    "Noor",
+    "Otto",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Tove",
+]
+LAST = [
+    "Alder",
+    "Brook",
+    "Castell",
+    "Dunmore",
+    "Eskel",
+    "Fairholm",
+    "Grieve",
+    "Holt",
+    "Ingram",
+    "Joss",
+]
 CITIES = ["Lisbon", "Oslo", "Porto", "Lyon", "Leeds", "Graz", "Turku", "Gdansk"]
 CATEGORIES = {
     "books": ["Atlas", "Cookbook", "Field Guide", "Novel", "Poetry Reader"],
