@@ -202,6 +202,7 @@ def _task_jobs(program: p.Program, m: p.Mix, take: p.TakeRule) -> Iterator[Job]:
         rng = random.Random(seed)
         values, matched = _persona(m, task, take, persona, strata, job_id, rng)
         examples = _examples(program, task, rng)
+        job_schema, fixed = _fill_fixed(task, schema, values)
         yield Job(
             id=job_id,
             mix=m.name,
@@ -211,14 +212,14 @@ def _task_jobs(program: p.Program, m: p.Mix, take: p.TakeRule) -> Iterator[Job]:
             persona=values,
             strata=tuple(p.describe(strata.quotas[i].where) for i in matched),
             examples=tuple(examples),
-            messages=tuple(_messages(task, values, examples)),
-            schema=schema,
+            messages=tuple(_messages(task, values, examples, fixed)),
+            schema=job_schema,
             model=model.name,
             model_sha256=model.sha256,
             sampling=sampling,
             turns=task.turns,
             format=_format(task.format),
-            retry_prompts=_retry_prompts(program, task, m.retries, seed, values),
+            retry_prompts=_retry_prompts(program, task, m.retries, seed, values, fixed),
         )
     if strata.unmet():
         raise _quota_error(task, strata.unmet()[0])
@@ -249,7 +250,12 @@ def _persona(
 
 
 def _retry_prompts(
-    program: p.Program, task: p.Task, retries: int, seed: int, persona: dict[str, Any] | None
+    program: p.Program,
+    task: p.Task,
+    retries: int,
+    seed: int,
+    persona: dict[str, Any] | None,
+    fixed: dict[str, str] | None = None,
 ) -> tuple[Prompt, ...]:
     """For a task shown few-shot examples, each retry draws other ones (from its own seed), so
     a job whose attempt copied its examples can change course."""
@@ -258,7 +264,7 @@ def _retry_prompts(
     prompts = []
     for attempt in range(1, retries + 1):
         examples = _examples(program, task, random.Random(derive_seed(seed, "examples", attempt)))
-        prompts.append(Prompt(tuple(examples), tuple(_messages(task, persona, examples))))
+        prompts.append(Prompt(tuple(examples), tuple(_messages(task, persona, examples, fixed))))
     return tuple(prompts)
 
 
@@ -296,14 +302,44 @@ def _examples(program: p.Program, task: p.Task, rng: random.Random) -> list[dict
     return [src.rows[i] for i in picks]
 
 
+FIXED = "x-recipec-fixed"  # checker.schema.FIXED: a field's template, rendered per job
+
+
+def _fill_fixed(
+    task: p.Task, schema: dict[str, Any], persona: dict[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The job's schema with each `fixed(...)` field forced to its rendered value, and those
+    values (the prompt may show them as `fixed.NAME`)."""
+    templates = {k: f[FIXED] for k, f in task.schema["properties"].items() if FIXED in f}
+    if not templates:
+        return schema, {}
+    variables = {"persona": persona or {}, "task": task.name, "turns": task.turns}
+    try:
+        fixed = {k: render(t, variables) for k, t in templates.items()}
+    except TemplateFailure as exc:
+        raise RecipeError([Diagnostic("template", exc.message, exc.span, exc.hint)]) from None
+    properties = {
+        k: ({"type": "string", "const": fixed[k]} if k in fixed else f)
+        for k, f in task.schema["properties"].items()
+    }
+    filled = {**task.schema, "properties": properties}
+    if task.turns == 1:
+        return filled, fixed
+    return {**schema, "items": filled}, fixed
+
+
 def _messages(
-    task: p.Task, persona: dict[str, Any] | None, examples: list[dict[str, Any]]
+    task: p.Task,
+    persona: dict[str, Any] | None,
+    examples: list[dict[str, Any]],
+    fixed: dict[str, str] | None = None,
 ) -> list[dict[str, str]]:
     variables = {
         "persona": persona or {},
         "examples": examples,
         "task": task.name,
         "turns": task.turns,
+        **({"fixed": fixed} if fixed else {}),
     }
     try:
         user = render(task.prompt, variables)

@@ -10,7 +10,7 @@ from recipec import nodes as n
 from recipec.checker.context import Context, Invalid, kind_of
 from recipec.diagnostics import did_you_mean
 
-TYPES = ("string", "int", "float", "bool", "enum", "list", "regex")
+TYPES = ("string", "int", "float", "bool", "enum", "list", "regex", "fixed")
 MAX_STRING = 100_000
 
 
@@ -159,7 +159,22 @@ def _list(ctx: Context, call: n.Call) -> dict[str, Any]:
     return schema
 
 
+def _fixed(ctx: Context, call: n.Call) -> dict[str, Any]:
+    """`fixed("TEMPLATE")`: a field the recipe fills per job (the template, rendered with the
+    job's persona); decoding is forced to that value. The task turns the node into a Template."""
+    args = call.positional
+    if len(args) != 1 or not isinstance(args[0], n.Str) or call.keywords:
+        raise ctx.fail(
+            "schema",
+            'fixed(...) takes one template string, e.g. fixed("{{ persona.query }}")',
+            call.span,
+        )
+    return {"type": "string", FIXED: args[0]}
+
+
+FIXED = "x-recipec-fixed"  # replaced by "const" per job in the planner
 _BUILDERS = {
+    "fixed": _fixed,
     "string": _string,
     "regex": _regex,
     "int": lambda ctx, call: _number(ctx, call, True),

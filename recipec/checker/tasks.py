@@ -8,7 +8,7 @@ from recipec import nodes as n
 from recipec import program as p
 from recipec.checker.context import Context, Invalid
 from recipec.checker.declarations import SAMPLING, bounded, format_call
-from recipec.checker.schema import object_schema
+from recipec.checker.schema import FIXED, object_schema
 from recipec.diagnostics import did_you_mean
 from recipec.strings import long_string
 from recipec.templates import TemplateFailure, names, span_at
@@ -56,6 +56,9 @@ def task(ctx: Context, block: n.Block, declared: dict[str, Any]) -> p.Task:
         allowed["persona"] = declared["persona"][persona]
     if examples:
         allowed["examples"] = None
+    _fixed_templates(ctx, schema, allowed)
+    if any(FIXED in f for f in schema["properties"].values()):
+        allowed["fixed"] = None  # the prompt may show the fields the recipe fills
     prompt = _template(ctx, s["prompt"].value, allowed)
     shows_examples = prompt is not None and "examples" in names(prompt)[0]
     system = _template(ctx, s["system"].value, allowed) if "system" in s else None
@@ -154,6 +157,15 @@ def _template(ctx: Context, v: n.Value, allowed: dict[str, Any]) -> p.Template |
                     did_you_mean(attr, known),
                 )
     return t
+
+
+def _fixed_templates(ctx: Context, schema: dict[str, Any], allowed: dict[str, Any]) -> None:
+    """Turn each top-level `fixed("...")` field's string into a checked Template."""
+    for field in schema["properties"].values():
+        if isinstance(field.get(FIXED), n.Str):
+            field[FIXED] = _template(ctx, field[FIXED], allowed)
+            if field[FIXED] is None:
+                del field[FIXED]
 
 
 def template_of(v: n.Str) -> p.Template:
