@@ -406,9 +406,7 @@ class Header:
             {n: ModelPlan.from_json(n, m) for n, m in d["models"].items()},
             {n: SourcePlan.from_json(n, s) for n, s in d["sources"].items()},
             tuple(MixPlan.from_json(m) for m in d["mixes"]),
-            databases={
-                n: DatabasePlan.from_json(n, x) for n, x in d.get("databases", {}).items()
-            },
+            databases={n: DatabasePlan.from_json(n, x) for n, x in d.get("databases", {}).items()},
         )
 
     def mix(self, name: str) -> MixPlan:

@@ -156,7 +156,12 @@ def test_plan_carries_databases_and_validators() -> None:
     header = plan.header
     assert header.databases["shop"].engine == "sqlite"
     (spec,) = header.mixes[0].validators
-    assert (spec.kind, spec.database, spec.field, spec.question) == ("sql", "shop", "sql", "question")
+    assert (spec.kind, spec.database, spec.field, spec.question) == (
+        "sql",
+        "shop",
+        "sql",
+        "question",
+    )
     assert spec.gates[-1] == "entity"
     assert Header.from_json(header.to_json()) == header
     assert Header.from_json(header.to_json()).databases == header.databases
