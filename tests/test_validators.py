@@ -165,3 +165,31 @@ def test_plan_carries_databases_and_validators() -> None:
     assert spec.gates[-1] == "entity"
     assert Header.from_json(header.to_json()) == header
     assert Header.from_json(header.to_json()).databases == header.databases
+
+
+def test_plan_summary_lists_validators_and_gates() -> None:
+    from recipec.planner import summary
+
+    recipe = Path(__file__).resolve().parent.parent / "recipes" / "text_to_sql.recipe"
+    text = summary(recipec.plan(recipec.check(recipec.parse(recipe))))
+    assert (
+        "validate sql on shop (sql): parse, read_only, schema, execute, non_empty, entity" in text
+    )
+
+
+def test_fixed_fields_are_forced_and_every_template_query_holds(graph) -> None:
+    """The template pipeline's queries come from the recipe, so every one of them must pass
+    every gate but entity (which is about the model's question) on the graph."""
+    recipe = Path(__file__).resolve().parent.parent / "recipes" / "text_to_cypher.recipe"
+    plan = recipec.plan(recipec.check(recipec.parse(recipe)))
+    jobs = [j for j in plan.jobs() if j.task == "phrase_template"]
+    assert jobs
+    shapes = set()
+    for job in jobs:
+        query = job.schema["properties"]["cypher"]["const"]
+        assert query in job.messages[-1]["content"]  # the prompt shows it (fixed.cypher)
+        assert validate(graph, query, None).gate is None, query
+        shapes.add(job.persona["shape"])
+    free = [j for j in plan.jobs() if j.task == "write_pair"]
+    assert free and all("const" not in j.schema["properties"]["cypher"] for j in free)
+    assert len(shapes) >= 3

@@ -8,6 +8,7 @@ Kùzu lacks (and the reverse), so a pass here says nothing about another engine.
 
 from __future__ import annotations
 
+import atexit
 import re
 import shutil
 import tempfile
@@ -44,6 +45,7 @@ class LadybugDatabase:
         self.conn = ladybug.Connection(self.db)
         self.conn.set_query_timeout(TIMEOUT_MS)
         self._schema = self._read_schema()
+        atexit.register(remove, self)
 
     def _rows(self, query: str) -> list[Any]:
         result = self.conn.execute(query)

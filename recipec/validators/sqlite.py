@@ -3,8 +3,10 @@ query through the gates (parse, read_only, schema, execute, non_empty) out."""
 
 from __future__ import annotations
 
+import atexit
 import csv
 import re
+import shutil
 import sqlite3
 import tempfile
 from pathlib import Path
@@ -35,6 +37,7 @@ class SqliteDatabase:
 
     def __init__(self, schema: Path, data: Path) -> None:
         folder = Path(tempfile.mkdtemp(prefix="recipec-sqlite-"))
+        atexit.register(shutil.rmtree, folder, True)
         self.path = folder / "db.sqlite"
         _load(self.path, schema, data)
         uri = f"file:{self.path}?mode=ro"
