@@ -24,7 +24,7 @@ REASONS = (
     "judge",
     *(f"query_{gate}" for gate in GATES),
 )
-DROPS = ("exact_duplicate", "near_duplicate", "leakage", "judge", *REASONS[7:])
+DROPS = ("exact_duplicate", "near_duplicate", "leakage", "judge")
 
 
 @dataclass(frozen=True)
