@@ -236,6 +236,45 @@ def _plan_of(path: Path) -> recipec.Plan:
 
 
 @main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "-n",
+    "count",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="How many jobs to run.",
+)
+@click.option("--mix", "mix_name", help="Preview this mix (default: the first).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder whose journal keeps the work (default: the mix's `write` path).",
+)
+@click.option("--threads", type=click.IntRange(min=1), help="llama.cpp threads.")
+@guarded
+def preview(
+    file: Path, count: int, mix_name: str | None, out: Path | None, threads: int | None
+) -> None:
+    """Run the first N jobs of FILE through every filter and the judge and show each record,
+    its persona, judge score and rejected attempts. The work is journaled in the output
+    folder, so a later `recipec build` reuses it."""
+    from recipec.builder import run_preview
+    from recipec.builder.preview import render_html, render_text, shown_jobs
+
+    mix, outdir, outcome = run_preview(_plan_of(file), count, mix_name, out, threads)
+    title = f"preview of mix '{mix.name}': first {count} job(s)"
+    jobs = shown_jobs(outcome)
+    page = outdir / ".recipec" / "preview.html"
+    page.write_text(render_html(title, jobs), encoding="utf-8")
+    text = render_text(title, jobs) + f"\n(also written to {page})"
+    if sys.stdout.isatty():
+        click.echo_via_pager(text)
+    else:
+        click.echo(text)
+
+
+@main.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 def models(paths: tuple[Path, ...]) -> None:
     """List the models of recipes, GGUF files or folders (default: ./models)."""

@@ -98,6 +98,16 @@ class _MixBuild:
 
     def run(self) -> Path:
         """prepare, generate + accept (one fold), write: the build of one mix."""
+        outcome, generator, run = self.fold(Outcome())
+        short = bool(outcome.failed) and self.allow_short and not outcome.stopped
+        if outcome.failed and not short:
+            self._fail(outcome, run)
+        manifest = write_outputs(self.outdir, self.plan.header, self.mix, outcome, run, short)
+        self._summary(manifest, generator)
+        return self.outdir
+
+    def fold(self, outcome: Outcome) -> tuple[Outcome, Generator, Run]:
+        """Verify the models, then fold the real rows and the jobs through the filters."""
         started = time.monotonic()
         header, mix = self.plan.header, self.mix
         total = self._job_count()
@@ -107,10 +117,11 @@ class _MixBuild:
         try:
             generator = Generator(self.backend, journal)
             filters = filters_for(header, mix, generator)
-            outcome = _with_real_rows(header, mix, filters)
-            jobs = self._jobs()
+            _remember_real_rows(header, mix, filters, outcome)
             progress = self._progress(total, started, generator)
-            accept(jobs, generator, filters, mix.retries, outcome, progress, self.max_failures)
+            accept(
+                self._jobs(), generator, filters, mix.retries, outcome, progress, self.max_failures
+            )
         finally:
             journal.close()
         self._report_stale(journal, outcome)
@@ -122,12 +133,7 @@ class _MixBuild:
             self.backend.versions(),
             self.limit is not None,
         )
-        short = bool(outcome.failed) and self.allow_short and not outcome.stopped
-        if outcome.failed and not short:
-            self._fail(outcome, run)
-        manifest = write_outputs(self.outdir, header, mix, outcome, run, short)
-        self._summary(manifest, generator)
-        return self.outdir
+        return outcome, generator, run
 
     def _jobs(self) -> Iterator[Job]:
         return islice(self.plan.jobs(self.mix.name), self.limit)
@@ -188,6 +194,33 @@ class _MixBuild:
         )
 
 
+def run_preview(
+    plan: Plan,
+    count: int,
+    mix: str | None = None,
+    out: Path | None = None,
+    threads: int | None = None,
+    log: Any = None,
+    backend: Backend | None = None,
+) -> tuple[MixPlan, Path, Outcome]:
+    """The first `count` jobs of one mix through every filter and the judge, journaled in the
+    mix's output folder (a later build reuses them); nothing else is written there."""
+    m = next((x for x in plan.header.mixes if mix is None or x.name == mix), None)
+    if m is None:
+        names = ", ".join(x.name for x in plan.header.mixes)
+        raise BuildFailed(f"no mix named '{mix}'", f"mixes: {names}")
+    outdir = out or Path(m.write_path)
+    backend = backend or LlamaBackend(plan.header.models, threads)
+    build = _MixBuild(plan, m, outdir, backend, log or Log(), count, False, 0)
+    try:
+        outcome, _, _ = build.fold(Outcome(sample=None))
+    except KeyboardInterrupt:
+        raise BuildFailed("interrupted; what was generated is kept", "", 130) from None
+    finally:
+        backend.close()
+    return m, outdir, outcome
+
+
 def _examples(outcome: Outcome, width: int = 160) -> str:
     """A rejected text per reason, cut to `width`, for the failure message."""
     shown: dict[str, str] = {}
@@ -198,9 +231,10 @@ def _examples(outcome: Outcome, width: int = 160) -> str:
     return "".join(f"\n    rejected ({reason}): {text}" for reason, text in shown.items())
 
 
-def _with_real_rows(header: Header, mix: MixPlan, filters: tuple[Filter, ...]) -> Outcome:
-    """An outcome holding the mix's real rows, each remembered by the filters first."""
-    outcome = Outcome()
+def _remember_real_rows(
+    header: Header, mix: MixPlan, filters: tuple[Filter, ...], outcome: Outcome
+) -> None:
+    """The mix's real rows into `outcome`, each remembered by the filters before any job."""
     for name, indexes in mix.real:
         src = header.sources[name]
         assert src.format is not None
@@ -209,7 +243,6 @@ def _with_real_rows(header: Header, mix: MixPlan, filters: tuple[Filter, ...]) -
             for f in filters:
                 f.remember(record)
             outcome.records.append(record)
-    return outcome
 
 
 def _fingerprint(header: Header, outcome: Outcome) -> str:

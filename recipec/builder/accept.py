@@ -28,12 +28,13 @@ class Outcome:
     rejections: Counter[str] = field(default_factory=Counter)
     failed: list[str] = field(default_factory=list)  # ids of jobs that found no record
     fingerprints: list[str] = field(default_factory=list)  # of every job folded, in order
-    rejected: list[Rejected] = field(default_factory=list)  # up to SAMPLE per reason
+    rejected: list[Rejected] = field(default_factory=list)  # up to `sample` per reason
     stopped: str | None = None  # why the fold stopped before the last job, if it did
+    sample: int | None = SAMPLE  # None keeps every rejected attempt (preview)
 
     def reject(self, job: Job, attempt: Attempt, reason: str) -> None:
         self.rejections[reason] += 1
-        if self.rejections[reason] <= SAMPLE:
+        if self.sample is None or self.rejections[reason] <= self.sample:
             self.rejected.append(
                 Rejected(job.id, job.task, attempt.attempt, reason, attempt.text, job.persona)
             )
