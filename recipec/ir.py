@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import IO, Any
@@ -39,14 +39,7 @@ def derive_seed(*parts: object) -> int:
 
 
 def sampling_to_json(s: Sampling) -> Json:
-    return {
-        "temperature": s.temperature,
-        "top_p": s.top_p,
-        "top_k": s.top_k,
-        "min_p": s.min_p,
-        "repeat_penalty": s.repeat_penalty,
-        "max_tokens": s.max_tokens,
-    }
+    return asdict(s)
 
 
 @dataclass(frozen=True)

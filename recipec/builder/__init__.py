@@ -187,10 +187,13 @@ class _MixBuild:
 
     def _summary(self, manifest: dict[str, Any], generator: Generator) -> None:
         sizes = ", ".join(f"{name} {n}" for name, n in manifest["splits"].items())
+        origins = ", ".join(f"{origin} {n}" for origin, n in manifest["counts"].items())
+        status = "" if manifest["status"] == "complete" else f" [{manifest['status']}]"
         self.log.info(
-            f"wrote {sum(manifest['counts'].values())} records to {self.outdir} ({sizes}); "
-            f"{manifest['counts']}; {generator.counts['new']} generated, "
-            f"{generator.counts['reused']} reused"
+            f"wrote {sum(manifest['counts'].values())} records{status} to {self.outdir} "
+            f"({sizes}): {origins}; {generator.counts['new']} generated, "
+            f"{generator.counts['reused']} reused, {manifest['seconds']:.1f} s\n"
+            f"report: {self.outdir / 'report.html'}"
         )
 
 
