@@ -124,17 +124,23 @@ WRITERS: dict[str, Writer] = {
 }
 
 
+def jsonl_lines(rows: Iterable[Row]) -> Iterator[bytes]:
+    """One sorted-key JSON object per line: the bytes of a JSONL file, streamed."""
+    for row in rows:
+        yield orjson.dumps(row, option=JSONL_OPTIONS)
+
+
 def write_jsonl(path: Path, rows: Iterable[Row]) -> int:
     """Write one sorted-key JSON object per line, atomically; return the number of rows."""
     count = 0
 
-    def lines() -> Iterator[bytes]:
+    def counted() -> Iterator[Row]:
         nonlocal count
         for row in rows:
-            yield orjson.dumps(row, option=JSONL_OPTIONS)
+            yield row
             count += 1
 
-    write_atomic(path, lines())
+    write_atomic(path, jsonl_lines(counted()))
     return count
 
 
@@ -144,25 +150,40 @@ def write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
     A reader sees the old file or the whole new one, never half of it, even after a crash.
     """
     path = Path(path)
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-    )
+    temporary = stage_file(path, chunks)
     try:
-        os.fchmod(descriptor, FILE_MODE)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.writelines(chunks)
-            handle.flush()
-            os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
-    _fsync_folder(path.parent)
+    fsync_folder(path.parent)
 
 
-def _fsync_folder(folder: Path) -> None:
-    # The rename itself is durable only once the folder's entry is on disk.
+def stage_file(path: Path, chunks: Iterable[bytes]) -> Path:
+    """Write `chunks` to a fresh temporary `.NAME.XXXXXXXX.tmp` beside `path` and fsync it.
+
+    The caller renames it into place (or unlinks it); nothing is left behind if writing fails.
+    """
+    path = Path(path)
+    descriptor, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+    )
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            os.fchmod(handle.fileno(), FILE_MODE)
+            handle.writelines(chunks)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    return Path(temporary)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make renames and unlinks in `folder` durable: they are on disk once its entry is."""
     descriptor = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(descriptor)
