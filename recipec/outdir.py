@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from recipec.dataset.writers import fsync_folder, stage_file, write_atomic
+from recipec.atomic import fsync_folder, stage_file, write_atomic
 from recipec.diagnostics import BuildFailed
 
 STATE = ".recipec"
@@ -97,6 +97,22 @@ def _os_errors(path: Path, doing: str = "write") -> Iterator[None]:
         yield
     except OSError as exc:
         raise os_failure(exc, path, doing) from None
+
+
+@contextlib.contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    # A failed write() names no file; the message must, so the file being written is added.
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+
+
+def _write(path: Path, data: bytes) -> None:
+    with _naming(path):
+        write_atomic(path, [data])
 
 
 class OutputFolder:
@@ -261,7 +277,7 @@ class OutputFolder:
     def _write_record(self, owner: Owner, files: frozenset[str]) -> None:
         record = {"format": RECORD_FORMAT, "owner": asdict(owner), "files": sorted(files)}
         data = orjson.dumps(record, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n"
-        write_atomic(self.path / OWNER, [data])
+        _write(self.path / OWNER, data)
 
     def _manifest_status(self) -> Any:
         try:
@@ -293,7 +309,7 @@ class OutputFolder:
                 self._sync()
                 self._remove(sorted(self._files - names))
                 self._settle(names)
-                write_atomic(self.path / MANIFEST, [manifest])
+                _write(self.path / MANIFEST, manifest)
             finally:
                 for temporary in staged.values():
                     with contextlib.suppress(FileNotFoundError):
@@ -305,7 +321,7 @@ class OutputFolder:
             self._remove([MANIFEST])
             self._remove(sorted(self._files))
             self._settle(frozenset())
-            write_atomic(self.path / MANIFEST, [manifest])
+            _write(self.path / MANIFEST, manifest)
 
     def _stage(self, files: Mapping[str, Content]) -> dict[str, Path]:
         staged: dict[str, Path] = {}
@@ -313,7 +329,8 @@ class OutputFolder:
             for name in sorted(files):
                 content = files[name]
                 chunks = [content] if isinstance(content, bytes | bytearray) else content
-                staged[name] = stage_file(self.path / name, chunks)
+                with _naming(self.path / name):
+                    staged[name] = stage_file(self.path / name, chunks)
         except BaseException:
             for temporary in staged.values():
                 with contextlib.suppress(FileNotFoundError):
