@@ -4,7 +4,6 @@ build loses nothing and a rerun reuses what was already generated."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 from types import TracebackType
@@ -45,7 +44,8 @@ class Journal:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._load()
-            self._file = open(self.path, "ab")  # noqa: SIM115 - kept open for the whole build
+            # Unbuffered: an entry is on disk (or failed) when append returns, never half-queued.
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as exc:
             raise os_failure(exc, self.path, "open the build journal") from None
 
@@ -96,18 +96,19 @@ class Journal:
 
     def append(self, entry: Entry) -> None:
         """Write one entry and fsync it; after an error the journal must be closed, not reused."""
+        data = memoryview(orjson.dumps(entry, option=orjson.OPT_SORT_KEYS) + b"\n")
         try:
-            self._file.write(orjson.dumps(entry, option=orjson.OPT_SORT_KEYS) + b"\n")
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            while data:
+                data = data[os.write(self._fd, data) :]
+            os.fsync(self._fd)
         except OSError as exc:
             raise os_failure(exc, self.path, "append to the build journal") from None
         self.entries[key(entry)] = entry
 
     def close(self) -> None:
-        # Only a buffered write could fail here, and every entry was flushed when appended.
-        with contextlib.suppress(OSError):
-            self._file.close()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 def key(entry: Entry) -> Key:
@@ -120,7 +121,8 @@ def shape_problem(entry: Any) -> str | None:
         return f"it is {_json_type(entry)}, not an object"
     kind = entry.get("kind")
     if kind not in FIELDS:
-        return f"unknown kind {orjson.dumps(kind).decode()} (expected one of {sorted(FIELDS)})"
+        known = " or ".join(f"'{name}'" for name in FIELDS)
+        return f"unknown kind {orjson.dumps(kind).decode()} (an entry's kind is {known})"
     for name, types in FIELDS[kind].items():
         if name not in entry:
             return f"a '{kind}' entry has no '{name}'"
