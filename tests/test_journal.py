@@ -4,7 +4,6 @@ disk names the journal."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 from recipec import journal as journal_module
 from recipec.diagnostics import BuildFailed
 from recipec.journal import Journal
+from tests.small_disk import small_disk
 
 GEN = {
     "kind": "gen",
@@ -142,23 +142,13 @@ def test_every_append_is_fsynced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 64 KiB tmpfs (needs root to mount; skipped otherwise)."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
+def disk(tmp_path: Path) -> Iterator[Path]:
+    with small_disk(tmp_path / "small", "64k") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
 
 
-def test_a_full_disk_names_the_journal_and_keeps_what_was_written(small_disk: Path) -> None:
-    path = small_disk / ".recipec" / "journal.jsonl"
+def test_a_full_disk_names_the_journal_and_keeps_what_was_written(disk: Path) -> None:
+    path = disk / ".recipec" / "journal.jsonl"
     journal = Journal(path)
     big = {**GEN, "text": "x" * 3000}
     written = 0

@@ -4,10 +4,12 @@ that name the file. Folder states are checked with plain file reads, not with re
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -20,6 +22,7 @@ import pytest
 from recipec.diagnostics import BuildFailed
 from recipec.outdir import OutputFolder, Owner, os_failure
 from tests.outdir_child import files, manifest, owner
+from tests.small_disk import small_disk
 
 ROOT = Path(__file__).resolve().parent.parent
 CHILD = Path(__file__).with_name("outdir_child.py")
@@ -366,23 +369,13 @@ def test_a_kill_at_any_call_of_a_failure_record(tmp_path: Path, built_a: Path) -
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 256 KiB tmpfs (needs root to mount; skipped otherwise, the simulated test still runs)."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
+def disk(tmp_path: Path) -> Iterator[Path]:
+    with small_disk(tmp_path / "small", "256k") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
 
 
-def test_a_full_disk_names_the_file_and_the_fix(small_disk: Path) -> None:
-    folder = small_disk / "out"
+def test_a_full_disk_names_the_file_and_the_fix(disk: Path) -> None:
+    folder = disk / "out"
     with OutputFolder(folder, owner("B")) as held:
         held.commit({"small.jsonl": b"{}\n"}, b'{"status": "complete"}\n')
     before = snapshot(folder)
@@ -401,3 +394,31 @@ def test_a_full_disk_without_a_file_name_is_named_by_its_folder(tmp_path: Path) 
     failure = os_failure(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), tmp_path)
     assert failure.message == f"cannot write {tmp_path}: no space left on the device"
     assert ": :" not in failure.message and failure.hint
+
+
+def fill(path: Path) -> None:
+    with path.open("wb", buffering=0) as handle, contextlib.suppress(OSError):
+        while True:
+            handle.write(b"x" * 4096)
+
+
+@pytest.mark.model
+def test_a_build_on_a_full_disk_says_which_file_and_what_to_do(
+    tmp_path: Path, teacher_path: Path
+) -> None:
+    with small_disk(tmp_path / "small", "64k") as mount:
+        fill(mount / "filler")  # the first file the build writes finds the disk full
+        out = mount / "out"
+        recipe = ROOT / "tests" / "cases" / "build" / "tiny.recipe"
+        result = subprocess.run(
+            [sys.executable, "-m", "recipec.cli", "build", str(recipe), "--out", str(out)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env=ENV,
+        )
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and "error: :" not in result.stderr
+    named = rf"error: cannot [a-z ]+ {re.escape(str(out))}/\S+: no space left on the device"
+    assert re.search(named, result.stderr), result.stderr
+    assert "hint: free some space" in result.stderr
