@@ -160,6 +160,11 @@ class OutputFolder:
 
     def _refuse_foreign_early(self) -> None:
         # Checked before anything is created, so a refused folder is left exactly as it was.
+        if "\0" in str(self.path):
+            raise BuildFailed(
+                f"the output folder {str(self.path)!r} has a NUL byte in its name",
+                "give `write` or --out a path without one",
+            )
         if self.path.exists() and not self.path.is_dir():
             raise BuildFailed(f"{self.path} is not a folder", "give --out a folder path")
         if self.replace or not self.path.is_dir():

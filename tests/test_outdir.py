@@ -173,6 +173,11 @@ def test_a_file_is_not_a_folder(tmp_path: Path) -> None:
         OutputFolder(tmp_path / "f", owner("A")).__enter__()
 
 
+def test_a_nul_byte_in_the_path_is_a_message(tmp_path: Path) -> None:
+    with pytest.raises(BuildFailed, match="has a NUL byte"):
+        OutputFolder(tmp_path / "a\0b", owner("A")).__enter__()
+
+
 def test_a_limited_build_never_replaces_a_complete_one_without_replace(out: Path) -> None:
     before = snapshot(out)
     with pytest.raises(BuildFailed) as failure:
