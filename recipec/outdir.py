@@ -137,12 +137,11 @@ class OutputFolder:
     # -- opening ------------------------------------------------------------------------------
 
     def __enter__(self) -> OutputFolder:
-        with _os_errors(self.path, "create the output folder"):
-            self._refuse_foreign_early()
-            (self.path / STATE).mkdir(parents=True, exist_ok=True)
-            self._lock()
         try:
-            with _os_errors(self.path, "prepare the output folder"):
+            with _os_errors(self.path, "use"):
+                self._refuse_foreign_early()
+                (self.path / STATE).mkdir(parents=True, exist_ok=True)
+                self._lock()
                 self._claim()
                 self._clean_temporaries()
         except BaseException:
@@ -189,8 +188,9 @@ class OutputFolder:
             os.close(descriptor)
             raise
         self._lock_fd = descriptor
-        os.ftruncate(descriptor, 0)
-        os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+        with _naming(self.path / LOCK):
+            os.ftruncate(descriptor, 0)
+            os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
 
     def _unlock(self) -> None:
         if self._lock_fd is None:

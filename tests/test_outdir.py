@@ -394,6 +394,17 @@ def test_a_full_disk_names_the_file_and_the_fix(disk: Path) -> None:
     assert snapshot(folder) == before and not temporaries(folder)
 
 
+def test_a_full_disk_when_the_folder_is_claimed(disk: Path) -> None:
+    fill(disk / "filler")
+    with pytest.raises(BuildFailed) as failure:
+        OutputFolder(disk / "out", owner("A")).__enter__()
+    assert failure.value.message.startswith(f"cannot use {disk}/out/.recipec/")
+    assert failure.value.message.endswith(": no space left on the device")
+    (disk / "filler").unlink()
+    with OutputFolder(disk / "out", owner("A")):  # the failed attempt left no lock held
+        pass
+
+
 def test_a_full_disk_without_a_file_name_is_named_by_its_folder(tmp_path: Path) -> None:
     # write() fails without a file name; the output folder is named instead.
     failure = os_failure(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), tmp_path)
