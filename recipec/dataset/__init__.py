@@ -7,7 +7,7 @@ from recipec.dataset.report import render_report
 from recipec.dataset.split import split
 from recipec.dataset.stats import distinct_n
 from recipec.dataset.validate import validate
-from recipec.dataset.writers import WRITERS, Writer, write_jsonl
+from recipec.dataset.writers import WRITERS, Writer, jsonl_lines, write_jsonl
 
 __all__ = [
     "WRITERS",
@@ -19,6 +19,7 @@ __all__ = [
     "NearDeduper",
     "Writer",
     "distinct_n",
+    "jsonl_lines",
     "normalize",
     "render_report",
     "split",
