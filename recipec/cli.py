@@ -190,6 +190,12 @@ def plan(file: Path, as_json: bool) -> None:
     help="Stop early once N jobs found no acceptable record (default 3; with --allow-short, "
     "never); 0 never stops early.",
 )
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Build into a folder that holds another recipe's or mix's build (or a complete build, "
+    "with --limit); its files are replaced when this build writes its own.",
+)
 @guarded
 def build(
     file: Path,
@@ -199,6 +205,7 @@ def build(
     mix_name: str | None,
     allow_short: bool,
     max_failures: int | None,
+    replace: bool,
 ) -> None:
     """Generate the dataset FILE (a recipe, or a plan from `plan --json`) describes; rerun to
     resume an interrupted build."""
@@ -217,6 +224,7 @@ def build(
         mix=mix_name,
         allow_short=allow_short,
         max_failures=max_failures,
+        replace=replace,
     )
     sys.exit(report.exit_code)
 

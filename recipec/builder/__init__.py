@@ -21,10 +21,11 @@ from recipec.builder.filters import Filter, filters_for
 from recipec.builder.generate import Generator
 from recipec.builder.log import Log
 from recipec.builder.records import Record, real_record
-from recipec.builder.write import Manifest, Run, rerender_report, write_failed, write_outputs
+from recipec.builder.write import Manifest, Run, failed_files, outputs, rerender_report
 from recipec.diagnostics import BuildFailed
 from recipec.ir import Header, Job, MixPlan, Plan, dumps
 from recipec.journal import Journal
+from recipec.outdir import OutputFolder, Owner
 
 __all__ = [
     "Backend",
@@ -57,6 +58,7 @@ def run_build(
     backend: Backend | None = None,
     allow_short: bool = False,
     max_failures: int | None = None,
+    replace: bool = False,
 ) -> BuildReport:
     """Build each mix of `plan` (or only `mix`). A job that finds no acceptable record fails
     the build, which stops once `max_failures` jobs have (default 3; 0 never stops early);
@@ -71,7 +73,9 @@ def run_build(
         for m in mixes:
             outdir = out / m.name if out and len(mixes) > 1 else (out or Path(m.write_path))
             stop = max_failures if max_failures is not None else (0 if allow_short else 3)
-            build = _MixBuild(plan, m, outdir, backend, log or Log(), limit, allow_short, stop)
+            build = _MixBuild(
+                plan, m, outdir, backend, log or Log(), limit, allow_short, stop, replace
+            )
             report.outputs.append(build.run())
     except KeyboardInterrupt as exc:
         what, code = ("terminated", 143) if isinstance(exc, Terminated) else ("interrupted", 130)
@@ -95,26 +99,36 @@ class _MixBuild:
     limit: int | None
     allow_short: bool
     max_failures: int
+    replace: bool = False
 
     def run(self) -> Path:
         """prepare, generate + accept (one fold), write: the build of one mix."""
-        outcome, generator, run = self.fold(Outcome())
-        short = bool(outcome.failed) and self.allow_short and not outcome.stopped
-        if outcome.failed and not short:
-            self._fail(outcome, run)
-        manifest = write_outputs(self.outdir, self.plan.header, self.mix, outcome, run, short)
-        self._summary(manifest, generator)
+        with self._folder(limited=self.limit is not None) as folder:
+            outcome, generator, run = self.fold(folder, Outcome())
+            short = bool(outcome.failed) and self.allow_short and not outcome.stopped
+            if outcome.failed and not short:
+                manifest = Manifest(self.plan.header, self.mix, outcome, run, {}, "failed")
+                folder.commit(*failed_files(manifest))
+                self._fail(outcome)
+            status = "short" if short else ("limited" if run.limited else "complete")
+            files, data, manifest_ = outputs(self.plan.header, self.mix, outcome, run, status)
+            folder.commit(files, data)
+        self._summary(manifest_, generator)
         return self.outdir
 
-    def fold(self, outcome: Outcome) -> tuple[Outcome, Generator, Run]:
+    def _folder(self, limited: bool) -> OutputFolder:
+        header = self.plan.header
+        owner = Owner(header.recipe, header.file, self.mix.name, _digest(header))
+        return OutputFolder(self.outdir, owner, replace=self.replace, limited=limited)
+
+    def fold(self, folder: OutputFolder, outcome: Outcome) -> tuple[Outcome, Generator, Run]:
         """Verify the models, then fold the real rows and the jobs through the filters."""
         started = time.monotonic()
         header, mix = self.plan.header, self.mix
         total = self._job_count()
         self.log.info(f"building mix '{mix.name}' -> {self.outdir} ({total} generation jobs)")
         self.backend.prepare(mix.models)
-        journal = self._open_journal()
-        try:
+        with self._journal(folder) as journal:
             generator = Generator(self.backend, journal)
             filters = filters_for(header, mix, generator)
             _remember_real_rows(header, mix, filters, outcome)
@@ -122,8 +136,6 @@ class _MixBuild:
             accept(
                 self._jobs(), generator, filters, mix.retries, outcome, progress, self.max_failures
             )
-        finally:
-            journal.close()
         self._report_stale(journal, outcome)
         run = Run(
             _fingerprint(header, outcome),
@@ -143,13 +155,8 @@ class _MixBuild:
         count = sum(n for origin, n in self.mix.targets if origin not in real)
         return count if self.limit is None else min(count, self.limit)
 
-    def _open_journal(self) -> Journal:
-        try:
-            journal = Journal(self.outdir / ".recipec" / "journal.jsonl")
-        except OSError as exc:
-            raise BuildFailed(
-                f"cannot open the build journal in {self.outdir}: {exc.strerror}"
-            ) from None
+    def _journal(self, folder: OutputFolder) -> Journal:
+        journal = Journal(folder.journal_path)
         held = sum(1 for kind, *_ in journal.entries if kind == "gen")
         if held:
             self.log.info(f"resuming: {held} generation(s) in the journal")
@@ -172,8 +179,7 @@ class _MixBuild:
 
         return report
 
-    def _fail(self, outcome: Outcome, run: Run) -> None:
-        write_failed(self.outdir, Manifest(self.plan.header, self.mix, outcome, run, {}, "failed"))
+    def _fail(self, outcome: Outcome) -> None:
         reasons = ", ".join(f"{r}: {c}" for r, c in outcome.rejections.most_common())
         first = (outcome.stopped + "; ") if outcome.stopped else ""
         raise BuildFailed(
@@ -216,7 +222,8 @@ def run_preview(
     backend = backend or LlamaBackend(plan.header.models, threads)
     build = _MixBuild(plan, m, outdir, backend, log or Log(), count, False, 0)
     try:
-        outcome, _, _ = build.fold(Outcome(sample=None))
+        with build._folder(limited=False) as folder:
+            outcome, _, _ = build.fold(folder, Outcome(sample=None))
     except KeyboardInterrupt:
         raise BuildFailed("interrupted; what was generated is kept", "", 130) from None
     finally:
@@ -246,6 +253,11 @@ def _remember_real_rows(
             for f in filters:
                 f.remember(record)
             outcome.records.append(record)
+
+
+def _digest(header: Header) -> str:
+    """sha256 of the plan's header: the owner record's fingerprint, known before any job."""
+    return hashlib.sha256(dumps(header.to_json())).hexdigest()
 
 
 def _fingerprint(header: Header, outcome: Outcome) -> str:

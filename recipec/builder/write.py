@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,23 +89,24 @@ def _quota(q: Any, records: list[Record]) -> Json:
     }
 
 
-def write_failed(outdir: Path, manifest: Manifest) -> None:
-    """A failed build: its manifest, what it accepted and rejected, and a report to read."""
+Files = dict[str, bytes | Iterable[bytes]]
+
+
+def failed_files(manifest: Manifest) -> tuple[Files, bytes]:
+    """A failed build's files: what it accepted and rejected, and a report to read them in."""
     outcome = manifest.outcome
-    examples = [r.example for r in outcome.records]
-    provenance = [r.provenance.to_json() for r in outcome.records]
     data = manifest.to_json()
-    with _writing(outdir):
-        outdir.mkdir(parents=True, exist_ok=True)
-        _write_internal(outdir, {"accepted": examples}, provenance, outcome)
-        _write_manifest(outdir, data)
-        ds.render_report(data, {"accepted": examples}, provenance, outdir)
+    provenance = [r.provenance.to_json() for r in outcome.records]
+    accepted = {"accepted": [r.example for r in outcome.records]}
+    files = _internal(accepted, provenance, outcome) | _report(data, accepted, provenance)
+    return files, _manifest_bytes(data)
 
 
-def write_outputs(
-    outdir: Path, header: Header, mix: MixPlan, outcome: Outcome, run: Run, short: bool = False
-) -> Json:
-    """Split, check every record fits the export format, write every file; the manifest."""
+def outputs(
+    header: Header, mix: MixPlan, outcome: Outcome, run: Run, status: str
+) -> tuple[Files, bytes, Json]:
+    """Split, check every record fits the export format; the files, the manifest's bytes and
+    the manifest itself."""
     writer = ds.WRITERS[mix.write_format]
     examples = [r.example for r in outcome.records]
     for ex in examples:
@@ -115,48 +115,45 @@ def write_outputs(
             raise BuildFailed(f"record {ex.id} cannot be written as {writer.name}: {problem}")
     splits = ds.split(examples, dict(mix.splits), header.seed)
     counts = {name: len(rows) for name, rows in splits.items()}
-    status = "short" if short else ("limited" if run.limited else "complete")
     manifest = Manifest(header, mix, outcome, run, counts, status).to_json()
     provenance = [r.provenance.to_json() for r in outcome.records]
-    with _writing(outdir):
-        for name, rows in splits.items():
-            ds.write_jsonl(outdir / f"{name}.jsonl", (writer.row(ex) for ex in rows))
-        ds.write_jsonl(outdir / "provenance.jsonl", sorted(provenance, key=lambda r: r["id"]))
-        _write_internal(outdir, splits, provenance, outcome)
-        _write_manifest(outdir, manifest)
-        ds.render_report(manifest, splits, provenance, outdir)
-    return manifest
+    files: Files = {
+        f"{name}.jsonl": ds.jsonl_lines(writer.row(ex) for ex in rows)
+        for name, rows in splits.items()
+    }
+    files["provenance.jsonl"] = ds.jsonl_lines(sorted(provenance, key=lambda r: r["id"]))
+    files |= _internal(splits, provenance, outcome) | _report(manifest, splits, provenance)
+    return files, _manifest_bytes(manifest), manifest
 
 
-def _write_internal(
-    outdir: Path, splits: Mapping[str, list[ds.Example]], provenance: list[Json], outcome: Outcome
-) -> None:
+def _internal(
+    splits: Mapping[str, list[ds.Example]], provenance: list[Json], outcome: Outcome
+) -> Files:
     """What `recipec report` re-renders from: examples by split, provenance, rejected attempts."""
-    internal = outdir / ".recipec"
-    internal.mkdir(parents=True, exist_ok=True)
-    ds.write_jsonl(
-        internal / "examples.jsonl",
-        ({"split": name, **ex.to_dict()} for name, rows in splits.items() for ex in rows),
-    )
-    ds.write_jsonl(internal / "provenance.jsonl", sorted(provenance, key=lambda r: r["id"]))
-    ds.write_jsonl(internal / "rejected.jsonl", (r.to_json() for r in outcome.rejected))
+    return {
+        ".recipec/examples.jsonl": ds.jsonl_lines(
+            {"split": name, **ex.to_dict()} for name, rows in splits.items() for ex in rows
+        ),
+        ".recipec/provenance.jsonl": ds.jsonl_lines(sorted(provenance, key=lambda r: r["id"])),
+        ".recipec/rejected.jsonl": ds.jsonl_lines(r.to_json() for r in outcome.rejected),
+    }
 
 
-@contextmanager
-def _writing(outdir: Path) -> Iterator[None]:
-    try:
-        yield
-    except OSError as exc:
-        where = exc.filename or outdir
-        raise BuildFailed(
-            f"cannot write {where}: {exc.strerror or exc}",
-            "free some space (or fix the folder's permissions) and rerun the same command; "
-            "the journal keeps every generated record",
-        ) from None
+def _report(
+    manifest: Json, splits: Mapping[str, Sequence[ds.Example]], provenance: list[Json]
+) -> Files:
+    from recipec.dataset.report import build_sections, show, to_html, to_markdown
+
+    sections = build_sections(manifest, splits, provenance)
+    title = f"recipec report: {show(manifest.get('recipe'))}"
+    return {
+        "report.md": to_markdown(title, sections).encode("utf-8"),
+        "report.html": to_html(title, sections).encode("utf-8"),
+    }
 
 
-def _write_manifest(outdir: Path, manifest: Json) -> None:
-    (outdir / "manifest.json").write_bytes(orjson.dumps(manifest, option=MANIFEST_OPTIONS) + b"\n")
+def _manifest_bytes(manifest: Json) -> bytes:
+    return orjson.dumps(manifest, option=MANIFEST_OPTIONS) + b"\n"
 
 
 def _version() -> str:
