@@ -359,3 +359,27 @@ def test_rendering_is_deterministic(tmp_path):
 )
 def test_duration(seconds, text):
     assert duration(seconds) == text
+
+
+def test_read_build_takes_what_a_failed_build_left(tmp_path):
+    from recipec.dataset.report import read_build
+    from recipec.diagnostics import BuildFailed
+
+    with pytest.raises(BuildFailed, match="manifest.json is missing"):
+        read_build(tmp_path)
+    (tmp_path / "manifest.json").write_text('{"status": "failed", "split_order": ["train"]}')
+    files = read_build(tmp_path)
+    assert (files.splits, files.provenance, files.rejected) == ({"train": []}, [], [])
+    (tmp_path / ".recipec").mkdir()
+    (tmp_path / ".recipec" / "rejected.jsonl").write_text(
+        '{"job": "a", "attempt": 0, "reason": "judge", "text": "t"}\n'
+    )
+    (tmp_path / ".recipec" / "examples.jsonl").write_text(
+        '{"split": "test", "id": "x", "origin": "o", "kind": "chat", "messages": '
+        '[{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}\n'
+    )
+    files = read_build(tmp_path)
+    assert files.rejected[0]["reason"] == "judge" and [e.id for e in files.splits["test"]] == ["x"]
+    (tmp_path / "provenance.jsonl").write_text("{not json\n")
+    with pytest.raises(BuildFailed, match="corrupt"):
+        read_build(tmp_path)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from recipec.dataset.charts import bar_chart
 from recipec.dataset.example import Example, responses
 from recipec.dataset.review import BuildWarning, review
@@ -29,6 +31,7 @@ from recipec.dataset.stats import (
     word_lengths,
 )
 from recipec.dataset.writers import write_atomic
+from recipec.diagnostics import BuildFailed
 
 NA = "n/a"
 DROP_FILTERS = ("exact_duplicate", "near_duplicate", "leakage", "judge")
@@ -107,6 +110,46 @@ def render_report(
     write_atomic(outdir / "report.md", [to_markdown(title, sections).encode("utf-8")])
     write_atomic(outdir / "report.html", [to_html(title, sections).encode("utf-8")])
     return warnings
+
+
+@dataclass(frozen=True)
+class BuildFiles:
+    """What `render_report` needs, as a build left it in its output folder."""
+
+    manifest: dict[str, Any]
+    splits: dict[str, list[Example]]
+    provenance: list[dict[str, Any]]
+    rejected: list[dict[str, Any]]
+
+
+def read_build(outdir: Path) -> BuildFiles:
+    """The files of any build, finished, short or failed: only manifest.json must exist;
+    provenance.jsonl, .recipec/examples.jsonl and .recipec/rejected.jsonl are read if there."""
+    outdir = Path(outdir)
+    try:
+        manifest = orjson.loads((outdir / "manifest.json").read_bytes())
+        provenance = _jsonl(outdir / "provenance.jsonl")
+        rejected = _jsonl(outdir / ".recipec" / "rejected.jsonl")
+        rows = _jsonl(outdir / ".recipec" / "examples.jsonl")
+    except FileNotFoundError:
+        raise BuildFailed(
+            f"{outdir} holds no build (manifest.json is missing)",
+            "give the output folder of a `recipec build`",
+        ) from None
+    except (orjson.JSONDecodeError, ValueError) as exc:
+        raise BuildFailed(f"{outdir}: a build file is corrupt ({exc})") from None
+    # JSON objects are written with sorted keys; the recipe's split order is kept beside them.
+    order = manifest.get("split_order") or list(manifest.get("splits") or {})
+    splits: dict[str, list[Example]] = {name: [] for name in order}
+    for row in rows:
+        splits.setdefault(row.pop("split"), []).append(Example.from_dict(row))
+    return BuildFiles(manifest, splits, provenance, rejected)
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
 
 
 def build_sections(
