@@ -111,7 +111,7 @@ def test_the_console_detector_sees_errors(chromium, tmp_path):
     policy = tmp_path / "policy.html"
     policy.write_text(
         "<!DOCTYPE html><html><head><meta http-equiv='Content-Security-Policy' "
-        "content=\"default-src 'none'\"></head><body><img src='http://192.0.2.1/x.png'></body></html>"
+        "content=\"default-src 'none'\"></head><body><img src='blocked.png'></body></html>"
     )
     _, lines = load(chromium, policy, tmp_path, 300)
     assert any("Content Security Policy" in line for line in lines), lines
