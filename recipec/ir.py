@@ -173,11 +173,14 @@ class MixPlan:
     write_format: str
     retries: int
     models: tuple[str, ...] = ()  # every model the mix's build may call (teachers, judge)
+    # task -> attribute -> value -> weight, for `choice` attributes: the report compares draws
+    persona_weights: Json = field(default_factory=dict, hash=False)
 
     def to_json(self) -> Json:
         return {
             "name": self.name,
             "models": list(self.models),
+            "persona_weights": self.persona_weights,
             "total": self.total,
             # Pairs, not objects: take order is meaningful and JSON keys are written sorted.
             "targets": [list(t) for t in self.targets],
@@ -222,6 +225,7 @@ class MixPlan:
             d["write"]["format"],
             d["retries"],
             tuple(d["models"]),
+            d["persona_weights"],
         )
 
 

@@ -243,6 +243,10 @@ class Progress:
             self.live.stop()
             self.live = None
 
+    def close(self) -> None:
+        """Stop the live line (if any), so what is printed next starts on a line of its own."""
+        self._stop_live()
+
     def __enter__(self) -> Progress:
         return self
 

@@ -13,19 +13,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any
 
 from recipec.builder.accept import Outcome, accept
 from recipec.builder.backend import Backend, LlamaBackend
 from recipec.builder.filters import Filter, filters_for
 from recipec.builder.generate import Generator
-from recipec.builder.log import Log
-from recipec.builder.records import Record, real_record
-from recipec.builder.write import Manifest, Run, failed_files, outputs, rerender_report
+from recipec.builder.records import Attempt, Record, real_record
+from recipec.builder.write import Manifest, Run, Written, failed_files, outputs, rerender_report
 from recipec.diagnostics import BuildFailed
 from recipec.ir import Header, Job, MixPlan, Plan, dumps
 from recipec.journal import Journal
 from recipec.outdir import OutputFolder, Owner
+from recipec.progress import Progress, Summary
 
 __all__ = [
     "Backend",
@@ -54,7 +53,7 @@ def run_build(
     limit: int | None = None,
     threads: int | None = None,
     mix: str | None = None,
-    log: Any = None,
+    progress: Progress | None = None,
     backend: Backend | None = None,
     allow_short: bool = False,
     max_failures: int | None = None,
@@ -69,13 +68,12 @@ def run_build(
         raise BuildFailed(f"no mix named '{mix}'", f"mixes: {names}")
     backend = backend or LlamaBackend(plan.header.models, threads)
     report = BuildReport()
+    shown = progress or Progress()
     try:
         for m in mixes:
             outdir = out / m.name if out and len(mixes) > 1 else (out or Path(m.write_path))
             stop = max_failures if max_failures is not None else (0 if allow_short else 3)
-            build = _MixBuild(
-                plan, m, outdir, backend, log or Log(), limit, allow_short, stop, replace
-            )
+            build = _MixBuild(plan, m, outdir, backend, shown, limit, allow_short, stop, replace)
             report.outputs.append(build.run())
     except KeyboardInterrupt as exc:
         what, code = ("terminated", 143) if isinstance(exc, Terminated) else ("interrupted", 130)
@@ -85,6 +83,7 @@ def run_build(
             code,
         ) from None
     finally:
+        shown.close()
         backend.close()
     return report
 
@@ -95,7 +94,7 @@ class _MixBuild:
     mix: MixPlan
     outdir: Path
     backend: Backend
-    log: Any
+    progress: Progress
     limit: int | None
     allow_short: bool
     max_failures: int
@@ -107,13 +106,15 @@ class _MixBuild:
             outcome, generator, run = self.fold(folder, Outcome())
             short = bool(outcome.failed) and self.allow_short and not outcome.stopped
             if outcome.failed and not short:
-                manifest = Manifest(self.plan.header, self.mix, outcome, run, {}, "failed")
-                folder.commit(*failed_files(manifest))
+                failed = failed_files(
+                    Manifest(self.plan.header, self.mix, outcome, run, {}, "failed")
+                )
+                folder.commit(failed.files, failed.manifest_bytes)
                 self._fail(outcome)
             status = "short" if short else ("limited" if run.limited else "complete")
-            files, data, manifest_ = outputs(self.plan.header, self.mix, outcome, run, status)
-            folder.commit(files, data)
-        self._summary(manifest_, generator)
+            written = outputs(self.plan.header, self.mix, outcome, run, status)
+            folder.commit(written.files, written.manifest_bytes)
+        self._summary(written, generator, run.seconds)
         return self.outdir
 
     def _folder(self, limited: bool) -> OutputFolder:
@@ -126,16 +127,14 @@ class _MixBuild:
         started = time.monotonic()
         header, mix = self.plan.header, self.mix
         total = self._job_count()
-        self.log.info(f"building mix '{mix.name}' -> {self.outdir} ({total} generation jobs)")
+        self.progress.start(mix.name, self.outdir, total, total)
         self.backend.prepare(mix.models)
         with self._journal(folder) as journal:
             generator = Generator(self.backend, journal)
             filters = filters_for(header, mix, generator)
             _remember_real_rows(header, mix, filters, outcome)
-            progress = self._progress(total, started, generator)
-            accept(
-                self._jobs(), generator, filters, mix.retries, outcome, progress, self.max_failures
-            )
+            fold = (self._jobs(), generator, filters, mix.retries, outcome)
+            accept(*fold, self._on_attempt, self.max_failures)
         self._report_stale(journal, outcome)
         run = Run(
             _fingerprint(header, outcome),
@@ -144,6 +143,7 @@ class _MixBuild:
             dict(generator.counts),
             self.backend.versions(),
             self.limit is not None,
+            generator.totals(),
         )
         return outcome, generator, run
 
@@ -159,25 +159,22 @@ class _MixBuild:
         journal = Journal(folder.journal_path)
         held = sum(1 for kind, *_ in journal.entries if kind == "gen")
         if held:
-            self.log.info(f"resuming: {held} generation(s) in the journal")
+            self.progress.message(f"resuming: {held} generation(s) in the journal")
         return journal
 
     def _report_stale(self, journal: Journal, outcome: Outcome) -> None:
         current = set(outcome.fingerprints)
         stale = sum(1 for kind, _, _, fp in journal.entries if kind == "gen" and fp not in current)
         if stale and self.limit is None:
-            self.log.info(
+            self.progress.message(
                 f"{stale} generation(s) in the journal no longer match the recipe "
                 "(changed jobs were regenerated)"
             )
 
-    def _progress(self, total: int, started: float, generator: Generator) -> Any:
-        def report(done: int, outcome: Outcome) -> None:
-            seconds = time.monotonic() - started
-            rejected = sum(outcome.rejections.values())
-            self.log.progress(done, total, generator.tokens["output"], seconds, rejected)
-
-        return report
+    def _on_attempt(self, job: Job, attempt: Attempt, reason: str | None, reused: bool) -> None:
+        self.progress.attempt(
+            reason is None, reason, attempt.output_tokens, reused, job.id, attempt.seconds
+        )
 
     def _fail(self, outcome: Outcome) -> None:
         reasons = ", ".join(f"{r}: {c}" for r, c in outcome.rejections.most_common())
@@ -191,15 +188,21 @@ class _MixBuild:
             "`--allow-short` writes the records that were accepted; rerun resumes",
         )
 
-    def _summary(self, manifest: dict[str, Any], generator: Generator) -> None:
-        sizes = ", ".join(f"{name} {n}" for name, n in manifest["splits"].items())
-        origins = ", ".join(f"{origin} {n}" for origin, n in manifest["counts"].items())
-        status = "" if manifest["status"] == "complete" else f" [{manifest['status']}]"
-        self.log.info(
-            f"wrote {sum(manifest['counts'].values())} records{status} to {self.outdir} "
-            f"({sizes}): {origins}; {generator.counts['new']} generated, "
-            f"{generator.counts['reused']} reused, {manifest['seconds']:.1f} s\n"
-            f"report: {self.outdir / 'report.html'}"
+    def _summary(self, written: Written, generator: Generator, elapsed: float) -> None:
+        m = written.manifest
+        self.progress.finish(
+            Summary(
+                self.outdir,
+                m["status"],
+                elapsed,
+                m["counts"],
+                m["splits"],
+                generator.counts["new"],
+                generator.counts["reused"],
+                m["rejections"],
+                self.outdir / "report.html",
+                written.warnings,
+            )
         )
 
 
@@ -209,7 +212,7 @@ def run_preview(
     mix: str | None = None,
     out: Path | None = None,
     threads: int | None = None,
-    log: Any = None,
+    progress: Progress | None = None,
     backend: Backend | None = None,
 ) -> tuple[MixPlan, Path, Outcome]:
     """The first `count` jobs of one mix through every filter and the judge, journaled in the
@@ -220,13 +223,15 @@ def run_preview(
         raise BuildFailed(f"no mix named '{mix}'", f"mixes: {names}")
     outdir = out or Path(m.write_path)
     backend = backend or LlamaBackend(plan.header.models, threads)
-    build = _MixBuild(plan, m, outdir, backend, log or Log(), count, False, 0)
+    shown = progress or Progress()
+    build = _MixBuild(plan, m, outdir, backend, shown, count, False, 0)
     try:
         with build._folder(limited=False) as folder:
             outcome, _, _ = build.fold(folder, Outcome(sample=None))
     except KeyboardInterrupt:
         raise BuildFailed("interrupted; what was generated is kept", "", 130) from None
     finally:
+        shown.close()
         backend.close()
     return m, outdir, outcome
 

@@ -40,7 +40,9 @@ class Outcome:
             )
 
 
-Progress = Callable[[int, Outcome], None]
+# Told of every attempt: the job, the attempt, why it was rejected (None: accepted), and
+# whether the generation came from the journal.
+OnAttempt = Callable[[Job, Attempt, str | None, bool], None]
 
 
 def accept(
@@ -49,7 +51,7 @@ def accept(
     filters: tuple[Filter, ...],
     retries: int,
     outcome: Outcome,
-    progress: Progress | None = None,
+    on_attempt: OnAttempt | None = None,
     max_failures: int | None = None,
 ) -> Outcome:
     """Fold `jobs` into `outcome` (which already holds the real rows, remembered by filters).
@@ -57,15 +59,13 @@ def accept(
     for done, job in enumerate(jobs, start=1):
         fp = job.fingerprint
         outcome.fingerprints.append(fp)
-        record = _first_accepted(job, fp, generator, filters, retries, outcome)
+        record = _first_accepted(job, fp, generator, filters, retries, outcome, on_attempt)
         if record is None:
             outcome.failed.append(job.id)
         else:
             for f in filters:
                 f.remember(record)
             outcome.records.append(record)
-        if progress:
-            progress(done, outcome)
         if max_failures and len(outcome.failed) >= max_failures:
             outcome.stopped = (
                 f"stopped early after {done} job(s): {len(outcome.failed)} found no "
@@ -82,12 +82,16 @@ def _first_accepted(
     filters: tuple[Filter, ...],
     retries: int,
     outcome: Outcome,
+    on_attempt: OnAttempt | None,
 ) -> Record | None:
     reasons: list[str] = []
     for number in range(retries + 1):
+        reused_before = generator.counts["reused"]
         attempt = generator.attempt(job, number, fp)
         c = candidate(job, attempt)
         reason = c if isinstance(c, str) else _rejected_by(c, filters)
+        if on_attempt:
+            on_attempt(job, attempt, reason, generator.counts["reused"] > reused_before)
         if reason is None:
             assert isinstance(c, Candidate)
             return synthetic_record(c, tuple(reasons))

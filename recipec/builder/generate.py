@@ -31,6 +31,7 @@ class Generator:
         self.backend, self.journal = backend, journal
         self.tokens: Counter[str] = Counter({"prompt": 0, "output": 0})
         self.counts: Counter[str] = Counter({"new": 0, "reused": 0})
+        self.seconds = 0.0  # generation time of every attempt folded, from the journal too
 
     def attempt(self, job: Job, attempt: int, fp: str) -> Attempt:
         entry = self.journal.get("gen", job.id, str(attempt), fp)
@@ -43,7 +44,17 @@ class Generator:
             self.counts["new"] += 1
         self.tokens["prompt"] += result.prompt_tokens
         self.tokens["output"] += result.output_tokens
+        self.seconds += result.seconds
         return result
+
+    def totals(self) -> dict[str, float]:
+        """The whole build's generation effort, resumes included (the journal keeps times)."""
+        return {
+            "seconds": round(self.seconds, 2),
+            "prompt_tokens": self.tokens["prompt"],
+            "output_tokens": self.tokens["output"],
+            "generations": self.counts["new"] + self.counts["reused"],
+        }
 
     def _generate(self, job: Job, attempt: int, fp: str) -> Attempt:
         seed = derive_seed(job.seed, "attempt", attempt)

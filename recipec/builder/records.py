@@ -90,8 +90,11 @@ class Provenance:
     retries: int = 0
     judge_score: int | None = None
     rejections: tuple[str, ...] = ()
-    model: str | None = None  # synthetic records only
+    model: str | None = None  # synthetic records only, from here on
     strata: tuple[str, ...] = ()
+    output_tokens: int | None = None
+    at_bounds: tuple[str, ...] = ()  # strings exactly at a length bound of the schema
+    nearest_real: Json | None = None  # {"id", "overlap"}: the real text it is closest to
 
     def to_json(self) -> Json:
         row = {
@@ -105,7 +108,13 @@ class Provenance:
             "rejections": list(self.rejections),
         }
         if self.synthetic:
-            row |= {"model": self.model, "strata": list(self.strata)}
+            row |= {
+                "model": self.model,
+                "strata": list(self.strata),
+                "output_tokens": self.output_tokens,
+                "at_bounds": list(self.at_bounds),
+                "nearest_real": self.nearest_real,
+            }
         return row
 
 
@@ -150,6 +159,9 @@ def synthetic_record(c: Candidate, rejections: tuple[str, ...]) -> Record:
         rejections=rejections,
         model=job.model,
         strata=job.strata,
+        output_tokens=c.attempt.output_tokens,
+        at_bounds=tuple(ds.strings_at_bounds(c.attempt.value, job.schema)),
+        nearest_real=c.evidence.get("nearest_real"),
     )
     return Record(c.example, provenance)
 

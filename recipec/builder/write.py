@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ class Run:
     generations: dict[str, int]
     versions: dict[str, str]
     limited: bool
+    totals: dict[str, float] = field(default_factory=dict)  # every generation folded, resumes too
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,27 @@ class Manifest:
             "split_order": [name for name, _ in mix.splits],
             "failed_jobs": len(outcome.failed),
             "stopped_early": outcome.stopped,
+            "judge": _judge(mix),
+            "persona_weights": mix.persona_weights,
+            "teacher_params": _model_sizes(h),
+            "totals": run.totals,
         }
+
+
+def _judge(mix: MixPlan) -> Json | None:
+    j = mix.judge
+    return None if j is None else {"model": j.model, "rubric": j.rubric, "min": j.min}
+
+
+def _model_sizes(h: Header) -> dict[str, int]:
+    """Each model file's size in bytes: the report warns when the teacher is tiny."""
+    sizes = {}
+    for name, m in sorted(h.models.items()):
+        try:
+            sizes[name] = m.spec.path.stat().st_size
+        except OSError:
+            continue
+    return sizes
 
 
 def _quota(q: Any, records: list[Record]) -> Json:
@@ -92,21 +113,31 @@ def _quota(q: Any, records: list[Record]) -> Json:
 Files = dict[str, bytes | Iterable[bytes]]
 
 
-def failed_files(manifest: Manifest) -> tuple[Files, bytes]:
+@dataclass(frozen=True)
+class Written:
+    """What the write stage hands the output folder, and what the end summary shows."""
+
+    files: Files
+    manifest: Json
+    warnings: tuple[str, ...]
+
+    @property
+    def manifest_bytes(self) -> bytes:
+        return orjson.dumps(self.manifest, option=MANIFEST_OPTIONS) + b"\n"
+
+
+def failed_files(manifest: Manifest) -> Written:
     """A failed build's files: what it accepted and rejected, and a report to read them in."""
     outcome = manifest.outcome
     data = manifest.to_json()
     provenance = [r.provenance.to_json() for r in outcome.records]
     accepted = {"accepted": [r.example for r in outcome.records]}
-    files = _internal(accepted, provenance, outcome) | _report(data, accepted, provenance)
-    return files, _manifest_bytes(data)
+    report, warnings = _report(data, accepted, provenance, outcome)
+    return Written(_internal(accepted, provenance, outcome) | report, data, warnings)
 
 
-def outputs(
-    header: Header, mix: MixPlan, outcome: Outcome, run: Run, status: str
-) -> tuple[Files, bytes, Json]:
-    """Split, check every record fits the export format; the files, the manifest's bytes and
-    the manifest itself."""
+def outputs(header: Header, mix: MixPlan, outcome: Outcome, run: Run, status: str) -> Written:
+    """Split, check every record fits the export format; every file of the dataset folder."""
     writer = ds.WRITERS[mix.write_format]
     examples = [r.example for r in outcome.records]
     for ex in examples:
@@ -122,8 +153,9 @@ def outputs(
         for name, rows in splits.items()
     }
     files["provenance.jsonl"] = ds.jsonl_lines(sorted(provenance, key=lambda r: r["id"]))
-    files |= _internal(splits, provenance, outcome) | _report(manifest, splits, provenance)
-    return files, _manifest_bytes(manifest), manifest
+    files["README.md"] = ds.render_card(manifest, counts).encode("utf-8")
+    report, warnings = _report(manifest, splits, provenance, outcome)
+    return Written(files | _internal(splits, provenance, outcome) | report, manifest, warnings)
 
 
 def _internal(
@@ -140,20 +172,16 @@ def _internal(
 
 
 def _report(
-    manifest: Json, splits: Mapping[str, Sequence[ds.Example]], provenance: list[Json]
-) -> Files:
-    from recipec.dataset.report import build_sections, show, to_html, to_markdown
+    manifest: Json,
+    splits: Mapping[str, Sequence[ds.Example]],
+    provenance: list[Json],
+    outcome: Outcome,
+) -> tuple[Files, tuple[str, ...]]:
+    from recipec.dataset.report import report_files
 
-    sections = build_sections(manifest, splits, provenance)
-    title = f"recipec report: {show(manifest.get('recipe'))}"
-    return {
-        "report.md": to_markdown(title, sections).encode("utf-8"),
-        "report.html": to_html(title, sections).encode("utf-8"),
-    }
-
-
-def _manifest_bytes(manifest: Json) -> bytes:
-    return orjson.dumps(manifest, option=MANIFEST_OPTIONS) + b"\n"
+    rejected = [r.to_json() for r in outcome.rejected]
+    files, warnings = report_files(manifest, splits, provenance, rejected)
+    return dict(files), tuple(w.message for w in warnings)
 
 
 def _version() -> str:
@@ -166,24 +194,8 @@ def _version() -> str:
 
 
 def rerender_report(outdir: Path) -> None:
-    """`recipec report`: the report again from the files a build wrote."""
-    try:
-        manifest = orjson.loads((outdir / "manifest.json").read_bytes())
-        # Folders from recipec 0.1 hold provenance only beside the splits.
-        kept = outdir / ".recipec" / "provenance.jsonl"
-        lines = (kept if kept.exists() else outdir / "provenance.jsonl").read_bytes().splitlines()
-        provenance = [orjson.loads(line) for line in lines if line]
-        examples = (outdir / ".recipec" / "examples.jsonl").read_bytes().splitlines()
-    except FileNotFoundError as exc:
-        raise BuildFailed(
-            f"{outdir} holds no finished build ({Path(exc.filename).name} is missing)"
-        ) from None
-    except orjson.JSONDecodeError as exc:
-        raise BuildFailed(f"{outdir}: a build file is corrupt ({exc})") from None
-    # JSON objects are written with sorted keys; the recipe's split order is kept beside them.
-    order = manifest.get("split_order") or list(manifest.get("splits", {}))
-    splits: dict[str, list[ds.Example]] = {name: [] for name in order}
-    for line in examples:
-        row = orjson.loads(line)
-        splits.setdefault(row.pop("split"), []).append(ds.Example.from_dict(row))
-    ds.render_report(manifest, splits, provenance, outdir)
+    """`recipec report`: the report again from the files a build wrote (failed ones too)."""
+    from recipec.dataset.report import read_build
+
+    f = read_build(outdir)
+    ds.render_report(f.manifest, f.splits, f.provenance, outdir, f.rejected)

@@ -102,14 +102,31 @@ def render_report(
     teacher's tokenizer) gives lengths of whole records in tokens; without it, the lengths of
     synthetic records come from their provenance `output_tokens`.
     """
+    files, warnings = report_files(manifest, splits, provenance, rejected, count_tokens)
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        write_atomic(outdir / name, [data])
+    return warnings
+
+
+def report_files(
+    manifest: Mapping[str, Any],
+    splits: Mapping[str, Sequence[Example]],
+    provenance: Sequence[Mapping[str, Any]],
+    rejected: Sequence[Mapping[str, Any]] = (),
+    count_tokens: CountTokens | None = None,
+) -> tuple[dict[str, bytes], tuple[BuildWarning, ...]]:
+    """The bytes of report.md and report.html, and the warnings they show (for a build that
+    writes its folder as one transaction)."""
     warnings = review(manifest, provenance, rejected)
     sections = build_sections(manifest, splits, provenance, rejected, count_tokens, warnings)
     title = f"recipec report: {show(manifest.get('recipe'))}"
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    write_atomic(outdir / "report.md", [to_markdown(title, sections).encode("utf-8")])
-    write_atomic(outdir / "report.html", [to_html(title, sections).encode("utf-8")])
-    return warnings
+    files = {
+        "report.md": to_markdown(title, sections).encode("utf-8"),
+        "report.html": to_html(title, sections).encode("utf-8"),
+    }
+    return files, warnings
 
 
 @dataclass(frozen=True)
@@ -128,7 +145,9 @@ def read_build(outdir: Path) -> BuildFiles:
     outdir = Path(outdir)
     try:
         manifest = orjson.loads((outdir / "manifest.json").read_bytes())
-        provenance = _jsonl(outdir / "provenance.jsonl")
+        # A failed build keeps its provenance inside .recipec/ (it writes no dataset files).
+        kept = outdir / ".recipec" / "provenance.jsonl"
+        provenance = _jsonl(kept if kept.exists() else outdir / "provenance.jsonl")
         rejected = _jsonl(outdir / ".recipec" / "rejected.jsonl")
         rows = _jsonl(outdir / ".recipec" / "examples.jsonl")
     except FileNotFoundError:
