@@ -1,8 +1,16 @@
 """Dataset back end: examples in; validated, deduplicated, leak-checked splits and a report out."""
 
+from recipec.dataset.bounds import cut_strings, ends_mid_word
 from recipec.dataset.dedupe import ExactDeduper, NearDeduper, normalize
+from recipec.dataset.degenerate import DegenerateSettings, degenerate, degenerate_turns
 from recipec.dataset.example import Example, Message
-from recipec.dataset.leakage import Leak, LeakageGuard
+from recipec.dataset.leakage import (
+    Leak,
+    LeakageGuard,
+    example_fields,
+    generated_texts,
+    source_fields,
+)
 from recipec.dataset.report import render_report
 from recipec.dataset.split import split
 from recipec.dataset.stats import distinct_n
@@ -11,6 +19,7 @@ from recipec.dataset.writers import WRITERS, Writer, write_jsonl
 
 __all__ = [
     "WRITERS",
+    "DegenerateSettings",
     "Example",
     "ExactDeduper",
     "Leak",
@@ -18,9 +27,16 @@ __all__ = [
     "Message",
     "NearDeduper",
     "Writer",
+    "cut_strings",
+    "degenerate",
+    "degenerate_turns",
     "distinct_n",
+    "ends_mid_word",
+    "example_fields",
+    "generated_texts",
     "normalize",
     "render_report",
+    "source_fields",
     "split",
     "validate",
     "write_jsonl",
