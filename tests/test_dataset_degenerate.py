@@ -68,12 +68,12 @@ def test_identical_chosen_and_rejected_are_same_answers():
 
 
 def test_the_prompt_echoed_back_is_a_prompt_copy():
-    echoed = "Maya, a 19-year-old freshman living in a dorm, is dealing with exam stress and writes."
+    echoed = "Maya, a 19-year-old freshman living in a dorm, is dealing with exam stress and writes"
     # Ten of the prompt's own words in one run (a, year, old, living, in, is, dealing, with,
     # and, writes) is the most allowed; the whole sentence echoed back is a copy.
     assert prompt_run(words(echoed), words(PROMPT), SUPPLIED) == PROMPT_MAX_RUN == 10
     assert degenerate(echoed, [ANSWER], PROMPT, supplied=SUPPLIED) is None
-    longer = echoed.rstrip(".") + " to the counseling service."
+    longer = echoed + " to the counseling service."
     assert degenerate(longer, [ANSWER], PROMPT, supplied=SUPPLIED) == "prompt_copy"
     instructions = "Answer with one JSON object with the keys message reply topic urgency"
     assert degenerate(QUESTION, [instructions], PROMPT, supplied=SUPPLIED) == "prompt_copy"
