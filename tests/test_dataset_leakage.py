@@ -6,8 +6,9 @@ import json
 import random
 from pathlib import Path
 
+import audit
 import pytest
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from recipec.dataset import Leak, LeakageGuard
@@ -232,3 +233,35 @@ def test_duplicate_field_ids_are_refused():
 def test_one_string_is_refused_as_texts():
     with pytest.raises(TypeError, match="sequence"):
         LeakageGuard([], max_overlap=0.5).check("a text")  # type: ignore[arg-type]
+
+
+@st.composite
+def fragments(draw: st.DrawFn) -> tuple[list[tuple[str, str]], list[str]]:
+    """A source, and generated texts made of fresh words and pieces of its fields (any length,
+    from any position), re-cased and re-punctuated."""
+    fields = draw(sources())
+    rng = random.Random(f"fragments {draw(st.integers(0, 2**32))}")
+    texts = []
+    for _ in range(draw(st.integers(1, 3))):
+        pieces = []
+        for _ in range(draw(st.integers(1, 4))):
+            tokens = rng.choice(fields)[1].split()
+            start = rng.randrange(len(tokens))
+            pieces.append(" ".join(tokens[start : start + rng.randint(1, len(tokens))]))
+            pieces.append(sentence(rng, rng.randint(0, 6)))
+        texts.append(cosmetic(" ".join(pieces), rng))
+    return fields, texts
+
+
+@given(fragments())
+def test_the_guard_rejects_every_copy_the_independent_audit_finds(case):
+    """tests/audit.py shares no code with the guard: whatever it calls a copy (a field verbatim,
+    or 80% of its word 5-grams), the guard at max_overlap 0.5 rejects."""
+    fields, texts = case
+    rows = [{"text": text} for _, text in fields]
+    messages = [{"role": "user", "content": text} for text in texts]
+    record = {"id": "s", "synthetic": True, "messages": messages}
+    found = audit.verbatim_copies([record], rows) + audit.fivegram_copies([record], rows)
+    event(f"audit found a copy: {bool(found)}")
+    if found:
+        assert LeakageGuard(fields, max_overlap=0.5).check(texts) is not None

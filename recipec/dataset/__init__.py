@@ -12,7 +12,7 @@ from recipec.dataset.leakage import (
     source_fields,
 )
 from recipec.dataset.report import render_report
-from recipec.dataset.split import split
+from recipec.dataset.split import Partition, partition, split
 from recipec.dataset.stats import distinct_n
 from recipec.dataset.validate import validate
 from recipec.dataset.writers import WRITERS, Writer, write_jsonl
@@ -26,6 +26,7 @@ __all__ = [
     "LeakageGuard",
     "Message",
     "NearDeduper",
+    "Partition",
     "Writer",
     "cut_strings",
     "degenerate",
@@ -35,6 +36,7 @@ __all__ = [
     "example_fields",
     "generated_texts",
     "normalize",
+    "partition",
     "render_report",
     "source_fields",
     "split",
