@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recipec.dataset import Example, Message
@@ -21,6 +21,9 @@ from recipec.dataset.degenerate import (
     prompt_run,
 )
 from recipec.dataset.words import words
+
+# Timing varies with the load of a shared machine; example counts stay the default.
+NO_DEADLINE = settings(deadline=None)
 
 PROMPT = (
     "Maya, a 19-year-old freshman living in a dorm,\nis dealing with exam stress and writes to "
@@ -106,6 +109,7 @@ def test_short_texts_are_too_short_to_call_repetitive():
     assert REPETITION_MIN_WORDS > 5
 
 
+@NO_DEADLINE
 @given(st.integers(0, 2**32), st.integers(REPETITION_MIN_WORDS, 300))
 def test_prose_without_repeated_phrases_is_never_repetitive(seed, length):
     rng = random.Random(seed)

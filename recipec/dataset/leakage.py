@@ -88,9 +88,14 @@ class _Fields:
         ]
 
 
-def _worst(leaks: Iterable[Leak]) -> Leak | None:
-    """Highest containment, then longest run; ties go to the smallest field id."""
-    return min(leaks, key=lambda leak: (-leak.containment, -leak.run, leak.field_id), default=None)
+def _worst(leaks: Iterable[Leak], sources: int) -> Leak | None:
+    """Highest containment, then longest run; on a tie a source's field (the first `sources`
+    leaks) goes before a few-shot example's (often the same row), then the smallest id."""
+    ranked = [
+        ((-leak.containment, -leak.run, i >= sources, leak.field_id), leak)
+        for i, leak in enumerate(leaks)
+    ]
+    return min(ranked, key=lambda pair: pair[0], default=(None, None))[1]
 
 
 class LeakageGuard:
@@ -122,21 +127,29 @@ class LeakageGuard:
 
     def check(self, texts: Sequence[str], extra: Iterable[tuple[str, str]] = ()) -> Leak | None:
         """The worst field the texts leak (over `max_overlap` or `max_run`), or None."""
-        return _worst(leak for leak in self._scores(texts, extra) if self.leaks(leak))
+        guarded, shown = self._scores(texts, extra)
+        return _worst(
+            [leak for leak in guarded if self.leaks(leak)]
+            + [leak for leak in shown if self.leaks(leak)],
+            sum(1 for leak in guarded if self.leaks(leak)),
+        )
 
     def nearest(self, texts: Sequence[str], extra: Iterable[tuple[str, str]] = ()) -> Leak | None:
         """The field the texts overlap most, leaking or not (for provenance), or None."""
-        return _worst(self._scores(texts, extra))
+        guarded, shown = self._scores(texts, extra)
+        return _worst(guarded + shown, len(guarded))
 
-    def _scores(self, texts: Sequence[str], extra: Iterable[tuple[str, str]]) -> list[Leak]:
+    def _scores(
+        self, texts: Sequence[str], extra: Iterable[tuple[str, str]]
+    ) -> tuple[list[Leak], list[Leak]]:
+        """Scores against the source's fields, and against the few-shot examples."""
         if isinstance(texts, str):
             raise TypeError("texts must be a sequence of generated strings, not one string")
         tokens = [words(text) for text in texts]
-        scores = self._fields.scores(tokens)
         shown = _Fields(GRAM_WORDS)
         for field_id, text in extra:
             shown.add(field_id, text)
-        return scores + shown.scores(tokens)
+        return self._fields.scores(tokens), shown.scores(tokens)
 
 
 def row_fields(prefix: str, row: Mapping[str, Any]) -> list[tuple[str, str]]:
