@@ -175,12 +175,14 @@ class MixPlan:
     models: tuple[str, ...] = ()  # every model the mix's build may call (teachers, judge)
     # task -> attribute -> value -> weight, for `choice` attributes: the report compares draws
     persona_weights: Json = field(default_factory=dict, hash=False)
+    degenerate_off: tuple[str, ...] = ()  # degenerate-record checks the recipe switched off
 
     def to_json(self) -> Json:
         return {
             "name": self.name,
             "models": list(self.models),
             "persona_weights": self.persona_weights,
+            "degenerate_off": list(self.degenerate_off),
             "total": self.total,
             # Pairs, not objects: take order is meaningful and JSON keys are written sorted.
             "targets": [list(t) for t in self.targets],
@@ -226,6 +228,7 @@ class MixPlan:
             d["retries"],
             tuple(d["models"]),
             d["persona_weights"],
+            tuple(d["degenerate_off"]),
         )
 
 

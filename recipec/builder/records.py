@@ -9,20 +9,19 @@ from typing import Any
 import orjson
 
 from recipec import dataset as ds
+from recipec.dataset.degenerate import REASONS as DEGENERATE_REASONS
 from recipec.ir import Format, Job, Json
 
 # The one vocabulary of rejection reasons: filters return these, the manifest and the report
 # count them. `DROPS` are the ones that remove an otherwise well-formed record.
-REASONS = (
-    "truncated",
-    "invalid_json",
-    "schema",
+DROPS = (
+    *DEGENERATE_REASONS,
     "exact_duplicate",
     "near_duplicate",
     "leakage",
     "judge",
 )
-DROPS = ("exact_duplicate", "near_duplicate", "leakage", "judge")
+REASONS = ("truncated", "invalid_json", "schema", *DROPS)
 
 
 @dataclass(frozen=True)

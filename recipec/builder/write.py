@@ -13,6 +13,7 @@ import orjson
 from recipec import dataset as ds
 from recipec.builder.accept import Outcome
 from recipec.builder.records import DROPS, Record
+from recipec.dataset.split import DEFAULT_THRESHOLD as DEFAULT_SPLIT_THRESHOLD
 from recipec.diagnostics import BuildFailed
 from recipec.ir import Header, Json, MixPlan
 
@@ -42,6 +43,7 @@ class Manifest:
     run: Run
     splits: dict[str, int]
     status: str  # complete | limited | short | failed
+    grouped: int = 0  # records kept in the first split with their near-duplicates
 
     def to_json(self) -> Json:
         h, mix, outcome, run = self.header, self.mix, self.outcome, self.run
@@ -72,6 +74,7 @@ class Manifest:
             "generations": run.generations,
             "seconds": round(run.seconds, 2),
             "splits": self.splits,
+            "split_grouped": self.grouped,
             "split_order": [name for name, _ in mix.splits],
             "failed_jobs": len(outcome.failed),
             "stopped_early": outcome.stopped,
@@ -80,6 +83,14 @@ class Manifest:
             "teacher_params": _model_sizes(h),
             "totals": run.totals,
         }
+
+
+def split_threshold(mix: MixPlan) -> float:
+    """Near-duplicates at this similarity stay in one split: the mix's dedupe threshold, or
+    the documented default when the mix has none."""
+    if mix.dedupe and mix.dedupe[0] == "near":
+        return mix.dedupe[1]
+    return DEFAULT_SPLIT_THRESHOLD
 
 
 def _judge(mix: MixPlan) -> Json | None:
@@ -144,9 +155,10 @@ def outputs(header: Header, mix: MixPlan, outcome: Outcome, run: Run, status: st
         problem = writer.accepts(ex)
         if problem:
             raise BuildFailed(f"record {ex.id} cannot be written as {writer.name}: {problem}")
-    splits = ds.split(examples, dict(mix.splits), header.seed)
+    parts = ds.partition(examples, dict(mix.splits), header.seed, split_threshold(mix))
+    splits = parts.splits
     counts = {name: len(rows) for name, rows in splits.items()}
-    manifest = Manifest(header, mix, outcome, run, counts, status).to_json()
+    manifest = Manifest(header, mix, outcome, run, counts, status, parts.grouped).to_json()
     provenance = [r.provenance.to_json() for r in outcome.records]
     files: Files = {
         f"{name}.jsonl": ds.jsonl_lines(writer.row(ex) for ex in rows)

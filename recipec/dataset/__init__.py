@@ -11,6 +11,7 @@ from recipec.dataset.leakage import (
     LeakageGuard,
     example_fields,
     generated_texts,
+    row_fields,
     source_fields,
 )
 from recipec.dataset.report import render_report
@@ -45,6 +46,7 @@ __all__ = [
     "render_card",
     "render_report",
     "review",
+    "row_fields",
     "source_fields",
     "split",
     "strings_at_bounds",
