@@ -6,7 +6,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from recipec import nodes as n
@@ -45,11 +45,37 @@ def parse(source: Source) -> n.Module:
         tree = _lark().parse(source.text)
     except UnexpectedInput as exc:
         raise RecipeError([_syntax_diagnostic(source, exc)]) from None
+    _check_depth(source, tree)
     module: n.Module = _ToNodes(source.name).transform(tree)
     comments = tuple(
         n.Comment(str(t).rstrip(), _token_span(source.name, t)) for t in _Comments.tokens
     )
     return n.Module(source.name, module.items, comments, module.span)
+
+
+# Nesting deeper than this is refused before any recursive pass (the transformer, the checker,
+# the formatter) could exhaust Python's stack; no hand-written recipe comes close.
+MAX_DEPTH = 100
+
+
+def _check_depth(source: Source, tree: Tree[Token]) -> None:
+    """Measured without recursion, so that the check itself cannot overflow the stack."""
+    stack: list[tuple[Tree[Token], int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            span = _meta_span(source.name, node.meta)
+            raise RecipeError(
+                [
+                    Diagnostic(
+                        "nesting",
+                        f"nesting deeper than {MAX_DEPTH} levels",
+                        span,
+                        "split the expression: give a nested part its own attribute or block",
+                    )
+                ]
+            )
+        stack.extend((c, depth + 1) for c in node.children if isinstance(c, Tree))
 
 
 def _token_span(file: str, tok: Token) -> Span:
@@ -65,7 +91,10 @@ def _meta_span(file: str, meta: Any) -> Span:
 def _number(text: str) -> int | float:
     if any(c in text for c in ".eE"):
         return float(text)
-    return int(text)
+    try:
+        return int(text)
+    except ValueError:  # more digits than Python converts; the checker reports it out of range
+        return float("inf") if not text.startswith("-") else float("-inf")
 
 
 @v_args(meta=True)

@@ -296,6 +296,7 @@ def format_call(
         elif arg.name == "system":
             if isinstance(arg.value, n.Str):
                 system = arg.value.value
+                verbatim(ctx, arg.value, "a format's system message")
             else:
                 ctx.error(
                     "type",
@@ -325,6 +326,23 @@ def format_call(
         if role not in dict(roles):
             ctx.error("missing-setting", f"{v.name}(...) needs {role} = FIELD", v.span)
     return p.Format(v.name, tuple(roles), system)
+
+
+_TEMPLATE_MARKS = ("{{", "{%", "{#")
+
+
+def verbatim(ctx: Context, v: n.Str, what: str) -> None:
+    """Text written as it is (never rendered) that holds template syntax is almost surely a
+    template meant to be rendered: it would reach the data with its braces."""
+    mark = next((m for m in _TEMPLATE_MARKS if m in v.value), None)
+    if mark is not None:
+        ctx.error(
+            "literal-template",
+            f"{what} is written verbatim, but it holds template syntax '{mark}'",
+            v.span,
+            "only a task's `prompt` and `system` are rendered: move the template there, "
+            "or remove the braces",
+        )
 
 
 # ---- personas -----------------------------------------------------------------------------

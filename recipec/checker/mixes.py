@@ -11,6 +11,7 @@ from recipec import nodes as n
 from recipec import program as p
 from recipec.checker.conditions import condition
 from recipec.checker.context import Context, Invalid
+from recipec.checker.declarations import verbatim
 from recipec.diagnostics import did_you_mean
 
 MIX_SETTINGS = {"total": "500", "retries": "5"}
@@ -306,6 +307,7 @@ def _filters(ctx: Context, block: n.Block, prog: dict[str, Any]) -> dict[str, An
                             stmt.span,
                             did_you_mean(model, prog["model"]),
                         )
+                    verbatim(ctx, rubric, "a judge's rubric")
                     lo, hi = p.JUDGE_SCALE
                     rules["judge"] = p.JudgeRule(
                         model, rubric.value, ctx.integer(minimum, "min", lo, hi)
