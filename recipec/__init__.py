@@ -13,6 +13,7 @@ The pipeline at a glance (each step's output is the next one's input):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,8 +32,8 @@ __version__ = "0.1.0"
 __all__ = ["Diagnostic", "Plan", "RecipeError", "build", "check", "format_recipe", "parse", "plan"]
 
 
-def parse(path: Path | str, display: str | None = None):
-    return load(Path(path), display)
+def parse(path: Path | str, display: str | None = None, allow: Iterable[Path | str] = ()):
+    return load(Path(path), display, allow)
 
 
 def format_recipe(text: str, name: str = "<recipe>") -> str:

@@ -13,7 +13,7 @@ import click
 
 import recipec
 from recipec.diagnostics import BuildFailed, Diagnostic, RecipeError, render
-from recipec.source import NotText, Span, decode_text
+from recipec.source import NotText, Refused, Span, decode_text, read_regular
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
@@ -23,8 +23,9 @@ def _lines(files: Iterable[str]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for name in set(files):
         try:
-            out[name] = Path(name).read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
+            # Only a bounded regular file: a diagnostic may name a device or a pipe.
+            out[name] = read_regular(Path(name)).decode("utf-8", "replace").splitlines()
+        except (OSError, Refused):
             out[name] = []
     return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +12,16 @@ from recipec import program as p
 from recipec.checker import declarations, mixes, tasks
 from recipec.checker.context import Context, Invalid
 from recipec.diagnostics import RecipeError
+from recipec.source import Confinement
 
 ORDER = ("model", "source", "persona", "task", "mix")
 RECIPE_SETTINGS = {"seed": "42", "description": '"..."'}
 
 
-def check(module: n.Module) -> p.Program:
-    ctx = Context(Path(module.file).parent)
+def check(module: n.Module, allow: Iterable[Path | str] = ()) -> p.Program:
+    """Files the recipe reads must lie in its folder or a folder of `allow` or of
+    $RECIPEC_ALLOW_DIRS (source.Confinement)."""
+    ctx = Context(Path(module.file).parent, confinement=Confinement.of(module.file, allow))
     declared = _declare(ctx, module)
     name, seed, description = _recipe(ctx, module)
     built: dict[str, dict[str, Any]] = {kind: {} for kind in ORDER}

@@ -137,11 +137,9 @@ def source(ctx: Context, block: n.Block) -> p.DataSource:
         fmt = format_call(
             ctx, s["format"].value, names_, frozenset(f.name for f in fields if f.optional)
         )
-    if not path.is_file():
-        raise ctx.fail(
-            "file", f"data file '{path_text}' not found (looked at {path})", s["file"].value.span
-        )
-    rows, lines, skipped = load_rows(ctx, path, fields, on_error == "skip")
+    missing = f"data file '{path_text}' not found (looked at {path})"
+    data = ctx.read(path, s["file"].value.span, missing)
+    rows, lines, skipped = load_rows(ctx, path, data, fields, on_error == "skip")
     return p.DataSource(block.name, str(path), fields, rows, lines, fmt, skipped, block.span)
 
 
@@ -172,14 +170,8 @@ _PY_TYPES: dict[str, tuple[type, ...]] = {
 
 
 def load_rows(
-    ctx: Context, path: Path, fields: tuple[p.SourceField, ...], skip: bool
+    ctx: Context, path: Path, data: bytes, fields: tuple[p.SourceField, ...], skip: bool
 ) -> tuple[tuple[dict[str, Any], ...], tuple[int, ...], tuple[tuple[int, str], ...]]:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ctx.fail(
-            "file", f"cannot read {path}: {exc.strerror}", Span(str(path), 0, 0, 0, 0)
-        ) from None
     rows, lines, skipped = [], [], []
     is_csv = path.suffix.lower() == ".csv"
     records = _csv_rows(data) if is_csv else _jsonl_rows(data)
@@ -526,12 +518,11 @@ def _column(ctx: Context, call: n.Call) -> p.Sampler:
 
 
 def _read_text(ctx: Context, path: Path, span: Span) -> str:
+    data = ctx.read(path, span, f"file '{path}' not found")
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ctx.fail("file", f"file '{path}' not found", span) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ctx.fail("file", f"cannot read {path}: {exc}", span) from None
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ctx.fail("file", f"{path} is not UTF-8 text (byte {exc.start})", span) from None
 
 
 _SAMPLERS: dict[str, Any] = {
