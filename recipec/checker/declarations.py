@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import random
 from pathlib import Path
@@ -174,23 +175,35 @@ def load_rows(
 ) -> tuple[tuple[dict[str, Any], ...], tuple[int, ...], tuple[tuple[int, str], ...]]:
     rows, lines, skipped = [], [], []
     is_csv = path.suffix.lower() == ".csv"
-    records = _csv_rows(data) if is_csv else _jsonl_rows(data)
+    records = _csv_rows(data, fields) if is_csv else _jsonl_rows(data)
+    reported = 0
     for line, record in records:
         problem = record if isinstance(record, str) else _row_problem(record, fields, is_csv)
         if problem is None:
             assert isinstance(record, dict)
             rows.append({f.name: record.get(f.name) for f in fields})
             lines.append(line)
-        elif skip:
+        elif skip and line > 0:
             skipped.append((line, problem))
+        elif reported < MAX_ROW_ERRORS:
+            reported += 1
+            hint = _ROW_HINT if line > 0 else _FILE_HINT
+            ctx.error("data", problem, Span(str(path), max(line, 1), 1, max(line, 1), 2), hint)
         else:
-            ctx.error(
-                "data",
-                problem,
-                Span(str(path), line, 1, line, 2),
-                'fix the row, or add `on_error = "skip"` to the source',
-            )
+            reported += 1
+    if reported > MAX_ROW_ERRORS:
+        ctx.error(
+            "data",
+            f"{reported - MAX_ROW_ERRORS} more malformed rows not shown",
+            Span(str(path), 0, 0, 0, 0),
+            _ROW_HINT,
+        )
     return tuple(rows), tuple(lines), tuple(skipped)
+
+
+MAX_ROW_ERRORS = 20  # per source; more would bury every other diagnostic
+_FILE_HINT = "a CSV source is UTF-8 text whose first line names each declared field once"
+_ROW_HINT = 'fix the row, or add `on_error = "skip"` to the source to skip and count such rows'
 
 
 def _jsonl_rows(data: bytes) -> list[tuple[int, dict[str, Any] | str]]:
@@ -207,16 +220,50 @@ def _jsonl_rows(data: bytes) -> list[tuple[int, dict[str, Any] | str]]:
     return out
 
 
-def _csv_rows(data: bytes) -> list[tuple[int, dict[str, Any] | str]]:
+def _csv_rows(
+    data: bytes, fields: tuple[p.SourceField, ...]
+) -> list[tuple[int, dict[str, Any] | str]]:
+    """Rows as dicts, or a problem: a row whose cell count differs from the header's is an
+    error (an unquoted comma would otherwise shift every later value into the wrong column).
+    Line 0 marks a problem of the whole file, which `on_error = "skip"` cannot skip."""
     try:
         text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return [(1, "the file is not UTF-8 text")]
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    except UnicodeDecodeError as exc:
+        return [(0, f"the file is not UTF-8 text (byte {exc.start} is invalid)")]
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     out: list[tuple[int, dict[str, Any] | str]] = []
-    for row in reader:
-        out.append((reader.line_num, {k: v for k, v in row.items() if k is not None}))
+    try:
+        header = next(reader, None)
+        if header is None:
+            return []
+        problem = _header_problem(header, fields)
+        if problem:
+            return [(0, problem)]
+        for cells in reader:
+            if not cells:
+                continue  # a blank line
+            if len(cells) != len(header):
+                out.append((reader.line_num, _cells_problem(len(cells), len(header))))
+            else:
+                out.append((reader.line_num, dict(zip(header, cells, strict=True))))
+    except csv.Error as exc:
+        out.append((reader.line_num, f"malformed CSV: {exc}"))
     return out
+
+
+def _header_problem(header: list[str], fields: tuple[p.SourceField, ...]) -> str | None:
+    duplicated = sorted({h for h in header if header.count(h) > 1})
+    if duplicated:
+        return f"the CSV header names column '{duplicated[0]}' twice"
+    missing = [f.name for f in fields if f.name not in header]
+    if missing:
+        return f"the CSV header has no column '{missing[0]}' (it has: {', '.join(header)[:200]})"
+    return None
+
+
+def _cells_problem(found: int, expected: int) -> str:
+    extra = " (an unquoted comma? quote cells that hold commas)" if found > expected else ""
+    return f"the row has {found} cells, the header has {expected}{extra}"
 
 
 def _row_problem(
@@ -231,7 +278,8 @@ def _row_problem(
         # CSV cells are text: typed fields are read from it; JSON values must have the type.
         value = _from_csv(given, f.type) if is_csv and f.type != "string" else given
         wrong_bool = f.type != "bool" and isinstance(value, bool)
-        if value is None or not isinstance(value, _PY_TYPES[f.type]) or wrong_bool:
+        infinite = isinstance(value, float) and not math.isfinite(value)
+        if value is None or not isinstance(value, _PY_TYPES[f.type]) or wrong_bool or infinite:
             return f"field '{f.name}' must be {f.type}, not {_json_type(given)}"
         record[f.name] = value
     return None
