@@ -335,7 +335,10 @@ def names(t: Template) -> tuple[set[str], list[tuple[str, str, int]]]:
         for node in ast.find_all(nodes.Getattr)
         if isinstance(node.node, nodes.Name)
     ]
-    return meta.find_undeclared_variables(ast), attrs
+    try:
+        return meta.find_undeclared_variables(ast), attrs
+    except jinja2.TemplateSyntaxError as exc:  # an unknown filter or test
+        raise TemplateFailure(f"template error: {exc.message}", span_at(t, exc.lineno)) from None
 
 
 def problems(t: Template) -> list[TemplateFailure]:

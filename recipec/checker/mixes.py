@@ -98,14 +98,6 @@ def _takes(
             ctx.error("range", f"a percentage must lie in 0..100, not {t.amount.value}", t.span)
             raise Invalid(block.name)
     fixed = sum(int(t.amount.value) for t in nodes if not t.percent)
-    if fixed > MAX_RECORDS:
-        ctx.error(
-            "limit",
-            f"the takes add up to {fixed:,}, above the maximum of {MAX_RECORDS:,} records in a mix",
-            block.name_span,
-            "build a large dataset from several mixes or recipes",
-        )
-        raise Invalid(block.name)
     shares = _percent_counts(ctx, percents, total or 0)
     out: list[p.TakeRule] = []
     seen: set[str] = set()
@@ -123,6 +115,14 @@ def _takes(
         rule = _optional(_take, ctx, t, count, prog) if count is not None else None
         if rule is not None:
             out.append(rule)
+    if fixed > MAX_RECORDS and all(t.amount.value <= MAX_RECORDS for t in nodes):
+        ctx.error(
+            "limit",
+            f"the takes add up to {fixed:,}, above the maximum of {MAX_RECORDS:,} records in a mix",
+            block.name_span,
+            "build a large dataset from several mixes or recipes",
+        )
+        raise Invalid(block.name)
     if total is not None and fixed + sum(shares.values()) != total:
         ctx.error(
             "mix",

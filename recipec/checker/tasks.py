@@ -59,7 +59,7 @@ def task(ctx: Context, block: n.Block, declared: dict[str, Any]) -> p.Task:
         allowed["examples"] = None
     trial = _trial_variables(block.name, turns, allowed, examples, declared["source"])
     prompt = _template(ctx, s["prompt"].value, allowed, trial)
-    shows_examples = prompt is not None and "examples" in names(prompt)[0]
+    shows_examples = prompt is not None and "examples" in _names(prompt)
     system = _template(ctx, s["system"].value, allowed, trial) if "system" in s else None
     sampling = tuple(
         (name, value)
@@ -130,6 +130,13 @@ def _examples(ctx: Context, a: n.Assign | None, sources: dict[str, Any]) -> tupl
     name = _ref(ctx, n.Assign("examples", v.args[0], a.span), "source", sources)
     k = ctx.integer(v.args[1], "the number of examples", 1, 64)  # type: ignore[arg-type]
     return (name, k) if name else None
+
+
+def _names(t: p.Template) -> set[str]:
+    try:
+        return names(t)[0]
+    except TemplateFailure:  # already reported
+        return set()
 
 
 def _trial_variables(
