@@ -354,9 +354,7 @@ def _read(path: Path, display: str, confinement: Confinement | None) -> Source:
         raise RecipeError([Diagnostic("encoding", str(exc), Span(display, 0, 0, 0, 0))]) from None
 
 
-def _load(
-    path: Path, display: str, stack: tuple[Path, ...], confinement: Confinement
-) -> n.Module:
+def _load(path: Path, display: str, stack: tuple[Path, ...], confinement: Confinement) -> n.Module:
     module = parse(_read(path, display, None if not stack else confinement))
     items: list[n.Item] = []
     comments = list(module.comments)

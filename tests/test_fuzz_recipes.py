@@ -24,29 +24,47 @@ from recipec.diagnostics import RecipeError
 from recipec.source import ALLOW_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = {p.name: p.read_text(encoding="utf-8") for p in sorted((ROOT / "recipes").glob("*.recipe"))}
+SHIPPED = {
+    p.name: p.read_text(encoding="utf-8") for p in sorted((ROOT / "recipes").glob("*.recipe"))
+}
 DEEP = os.environ.get("HYPOTHESIS_PROFILE") == "deep"
 EXAMPLES = 5_000 if DEEP else 1_000
 SECONDS_PER_INPUT = 10.0  # generous: the machine running the suite may be loaded
 PLANNED_JOBS = 20  # where check passes, plan this many jobs (a plan can hold a million)
 
 TOKEN = re.compile(r'"""(?:.|\n)*?"""|"(?:\\.|[^"\\\n])*"|#[^\n]*|\s+|\w+|\.\.|==|!=|<=|>=|.')
-INSERTS = [
-    "{", "}", "(", ")", "[", "]", "=", ",", ":", "?", "..", "%", "\n", " ", "#", '"', '"""',
-    "take", "quota", "balance", "where", "if", "then", "else", "not", "and", "or", "in", "by",
-    "include", "recipe", "model", "source", "persona", "task", "mix", "output", "require",
-    "split", "write", "dedupe", "leakage", "judge", "at_least", "exactly", "true", "false",
-    "0", "-1", "1.5", "1e999", "-1e999", "9" * 40, "9223372036854775807", "1" + "0" * 5000,
-    '"x"', '""', '"/etc/passwd"', '"/dev/zero"', '"a\\u0000b"', '"' + "p" * 300 + '"',
-    '"../private.jsonl"', '"{{ (10 ** (10 ** 10)) > 1 }}"', '"{{ (\'x\' * 10 ** 9) | length }}"',
+PUNCTUATION = ["{", "}", "(", ")", "[", "]", "=", ",", ":", "?", "..", "%", "\n", " ", "#", '"']
+_WORDS = "take quota balance where if then else not and or in by include recipe model source "
+KEYWORDS = [*_WORDS.split(), "persona", "task", "mix", "output", "require", "split", "write"]
+KEYWORDS += ["dedupe", "leakage", "judge", "at_least", "exactly", "true", "false"]
+LITERALS = ["0", "-1", "1.5", "1e999", "-1e999", "9" * 40, "9223372036854775807", "1" + "0" * 5000]
+LITERALS += ['"x"', '""', '"/etc/passwd"', '"/dev/zero"', '"a\\u0000b"', '"' + "p" * 300 + '"']
+LITERALS += ['"../private.jsonl"', '"""\n"""', '"{{ persona.nope }}"', '"{{ x|random }}"']
+LITERALS += [
+    '"{{ (10 ** (10 ** 10)) > 1 }}"',
+    "\"{{ ('x' * 10 ** 9) | length }}\"",
     '"{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"',
-    '"{{ task.__class__ }}"', '"{% include \'x\' %}"', '"{{ persona.nope }}"', '"{{ x|random }}"',
-    'lines("/dev/zero")', 'lines("/etc/passwd")', 'column("/etc/passwd", "x")',
-    "split provenance 0.5, README 0.5", 'on_error = "skip"', "take t 9223372036854775807",
-    "[" * 120 + "1" + "]" * 120, "not " * 150 + "a == 1", "if a == 1 then " * 60 + "1" + " else 2" * 60,
-    "list(string, 1..100000000)", "string(1..999999999)", "int(0..9223372036854775807)",
-    "normal(mean = 1e308, sd = 1e308, clamp = -1e308..1e308)", "choice()", "sample(x, 9999999)",
+    '"{{ task.__class__ }}"',
+    "\"{% include 'x' %}\"",
 ]
+PHRASES = [
+    'lines("/dev/zero")',
+    'lines("/etc/passwd")',
+    'column("/etc/passwd", "x")',
+    "split provenance 0.5, README 0.5",
+    'on_error = "skip"',
+    "take t 9223372036854775807",
+    "[" * 120 + "1" + "]" * 120,
+    "not " * 150 + "a == 1",
+    "if a == 1 then " * 60 + "1" + " else 2" * 60,
+    "list(string, 1..100000000)",
+    "string(1..999999999)",
+    "int(0..9223372036854775807)",
+    "normal(mean = 1e308, sd = 1e308, clamp = -1e308..1e308)",
+    "choice()",
+    "sample(x, 9999999)",
+]
+INSERTS = PUNCTUATION + KEYWORDS + LITERALS + PHRASES
 
 
 NUMBERS = ["1e999", "-1e999", "1e308", "9" * 30, "1" + "0" * 5000, "0", "-5", "100000000", "1.0"]
@@ -54,7 +72,7 @@ OPS = ["delete", "duplicate", "swap", "insert", "number", "value", "byte"]
 VALUES = [v for v in INSERTS if v[:1] in '"-0123456789'] + [
     '"""\n    {{ persona.age * 10 ** 9 }}\n    """',
     '"{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}"',
-    '"{{ \'x\' | center(1000000000) }}"',
+    "\"{{ 'x' | center(1000000000) }}\"",
     '"{{ examples[0].nope }}"',
     '"data/first_names.txt"',
     '"data/real_sessions.jsonl"',

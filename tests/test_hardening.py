@@ -75,7 +75,8 @@ def diagnostics(path: Path, allow: tuple[Path, ...] = ()) -> list[tuple[str, str
 BOMBS = {
     "power": "{{ (10 ** (10 ** 10)) > 1 }}",
     "repeat": "{{ ('x' * 10 ** 9) | length }}",
-    "nested-range": "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+    "nested-range": "{% for i in range(100000) %}{% for j in range(100000) %}"
+    "{% endfor %}{% endfor %}",
     "output": "{% for i in range(99999) %}{{ loop.index }} and more text{% endfor %}",
     "lipsum": "{{ lipsum(n = 1000000) }}",
     "recursion": "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}",
@@ -120,7 +121,9 @@ def test_bomb_only_some_personas_reach_is_reported_by_plan(tmp_path: Path) -> No
     """check renders each template once; a bomb behind a rarer persona is plan's to find."""
     path = tmp_path / "rare.recipe"
     for age in range(18, 26):
-        path.write_text(recipe(f"{{% if persona.age != {age} %}}{{{{ 'x' * 10 ** 9 }}}}{{% endif %}}"))
+        path.write_text(
+            recipe(f"{{% if persona.age != {age} %}}{{{{ 'x' * 10 ** 9 }}}}{{% endif %}}")
+        )
         try:
             recipec.check(recipec.parse(path))
         except RecipeError:
@@ -330,7 +333,14 @@ def test_jsonl_rows_of_the_wrong_shape(tmp_path: Path) -> None:
         ('include "' + "y" * 300 + '.recipe"\n', "file"),
         ("recipe r {\n  seed = 1e999\n}\n", "range"),
         ("mix m {\n  total = 10\n  take t 1e300%\n}\n", "range"),
-        ("persona p {\n  a = 1\n  b = " + "if a == 1 then " * 460 + "1" + " else 2" * 460 + "\n}\n", "nesting"),
+        (
+            "persona p {\n  a = 1\n  b = "
+            + "if a == 1 then " * 460
+            + "1"
+            + " else 2" * 460
+            + "\n}\n",
+            "nesting",
+        ),
         ("persona p {\n  a = 1\n  require " + "not " * 3000 + "a == 1\n}\n", "nesting"),
     ],
     ids=["long-path", "nul-path", "long-include", "1e999", "huge-percent", "if-460", "not-3000"],
