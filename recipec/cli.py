@@ -38,10 +38,10 @@ def report_diagnostics(diagnostics: list[Diagnostic]) -> None:
     click.echo(f"{count} error{'s' if count != 1 else ''} found", err=True)
 
 
-def _load(path: Path) -> Any:
+def _load(path: Path, allow: tuple[Path, ...] = ()) -> Any:
     """parse + check, with file-level problems turned into diagnostics."""
     try:
-        return recipec.check(recipec.parse(path))
+        return recipec.check(recipec.parse(path, allow=allow), allow=allow)
     except NotText as exc:
         raise RecipeError([Diagnostic("encoding", str(exc), Span(str(path), 0, 0, 0, 0))]) from None
     except RecursionError:
@@ -71,6 +71,13 @@ def guarded(fn: F) -> F:
 
 
 RECIPE = click.Path(exists=True, dir_okay=False, path_type=Path)
+ALLOW_DIR = click.option(
+    "--allow-dir",
+    "allow",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Also let the recipe read files under this folder (repeatable; see $RECIPEC_ALLOW_DIRS).",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -81,12 +88,13 @@ def main() -> None:
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=RECIPE)
-def check(files: tuple[Path, ...]) -> None:
+@ALLOW_DIR
+def check(files: tuple[Path, ...], allow: tuple[Path, ...]) -> None:
     """Report every error in FILES (exit 0 clean, 1 errors found, 2 usage)."""
     diagnostics: list[Diagnostic] = []
     for path in files:
         try:
-            _load(path)
+            _load(path, allow)
         except RecipeError as exc:
             diagnostics.extend(exc.diagnostics)
     if diagnostics:
@@ -149,12 +157,13 @@ def fmt(files: tuple[Path, ...], check_only: bool, diff: bool) -> None:
 @click.option(
     "--json", "as_json", is_flag=True, help="Write the full plan as JSON to standard output."
 )
+@ALLOW_DIR
 @guarded
-def plan(file: Path, as_json: bool) -> None:
+def plan(file: Path, as_json: bool, allow: tuple[Path, ...]) -> None:
     """Show exactly what a build of FILE will generate."""
     from recipec.planner import summary, write_json
 
-    plan_ = recipec.plan(_load(file))
+    plan_ = recipec.plan(_load(file, allow))
     if as_json:
         write_json(plan_, sys.stdout.buffer)
         sys.stdout.flush()
@@ -178,12 +187,18 @@ def plan(file: Path, as_json: bool) -> None:
     help="llama.cpp threads (default: the cores this process may use).",
 )
 @click.option("--mix", "mix_name", help="Build only this mix.")
+@ALLOW_DIR
 @guarded
 def build(
-    file: Path, out: Path | None, limit: int | None, threads: int | None, mix_name: str | None
+    file: Path,
+    out: Path | None,
+    limit: int | None,
+    threads: int | None,
+    mix_name: str | None,
+    allow: tuple[Path, ...],
 ) -> None:
     """Generate the dataset FILE describes; rerun to resume an interrupted build."""
-    plan_ = recipec.plan(_load(file))
+    plan_ = recipec.plan(_load(file, allow))
     report = recipec.build(plan_, out, limit=limit, threads=threads, mix=mix_name)
     sys.exit(report.exit_code)
 

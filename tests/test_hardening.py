@@ -215,6 +215,16 @@ def test_allowed_folders_by_parameter_and_environment(
         assert [code for code, _ in found] == ["data"], found
 
 
+def test_the_cli_allows_a_folder_with_allow_dir(confined: tuple[Path, Path]) -> None:
+    folder, outside = confined
+    path = folder / "r.recipe"
+    path.write_text('persona p {\n  name = lines("../private/names.txt")\n}\n')
+    rc, output, _ = cli("check", str(path))
+    assert rc == 1 and "[confined]" in output
+    rc, output, _ = cli("check", "--allow-dir", str(outside), str(path))
+    assert rc == 0, output
+
+
 def test_devices_pipes_and_folders_are_refused(
     confined: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
