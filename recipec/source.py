@@ -101,7 +101,7 @@ def read_confined(
     Symbolic links are followed first, so a link cannot lead out of an allowed folder."""
     real = _resolved(path)
     if real is None:
-        raise Refused(f"'{_shown(path)}' is not a usable path", "check the file name", "confined")
+        raise Refused(f"'{_shown(path)}' is not a usable path", "check the file name")
     if confinement is not None and not confinement.allows(real):
         raise Refused(
             f"'{_shown(path)}' is outside the folders this recipe may read",

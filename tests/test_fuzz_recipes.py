@@ -68,7 +68,10 @@ INSERTS = PUNCTUATION + KEYWORDS + LITERALS + PHRASES
 
 
 NUMBERS = ["1e999", "-1e999", "1e308", "9" * 30, "1" + "0" * 5000, "0", "-5", "100000000", "1.0"]
-OPS = ["delete", "duplicate", "swap", "insert", "number", "value", "byte"]
+OPS = ["delete", "duplicate", "swap", "insert", "number", "value", "path", "byte"]
+PATHS = ['"/' + "m" * 300 + '"', '"' + "m" * 300 + '.jsonl"', '"a\x00b"', '"/dev/zero"']
+PATHS += ['"/etc/passwd"', '"../private.jsonl"', '"data"', '"."', '""', '"/"', '"data/../data"']
+PATHS += ['"/proc/self/environ"', '"~/x"', '"data/real_sessions.jsonl"', '"data/first_names.txt"']
 VALUES = [v for v in INSERTS if v[:1] in '"-0123456789'] + [
     '"""\n    {{ persona.age * 10 ** 9 }}\n    """',
     '"{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}"',
@@ -92,7 +95,7 @@ def mutated(draw: st.DrawFn) -> tuple[str, str]:
         i = draw(st.integers(0, max(0, n - 1)))
         j = draw(st.integers(i, min(n, i + 8)))
         # Literal swaps keep the text parseable, so they reach the checker and the planner.
-        op = draw(st.sampled_from([*OPS, "value", "value", "value", "number"]))
+        op = draw(st.sampled_from([*OPS, "value", "value", "path", "number"]))
         if op == "delete":
             del tokens[i:j]
         elif op == "duplicate":
@@ -106,6 +109,10 @@ def mutated(draw: st.DrawFn) -> tuple[str, str]:
             literals = [k for k, t in enumerate(tokens) if t[:1] == '"' or t.isdigit()]
             if literals:
                 tokens[draw(st.sampled_from(literals))] = draw(st.sampled_from(VALUES))
+        elif op == "path":  # a string replaced by a path: models, sources, includes, lines()
+            strings = [k for k, t in enumerate(tokens) if t[:1] == '"']
+            if strings:
+                tokens[draw(st.sampled_from(strings))] = draw(st.sampled_from(PATHS))
         elif op == "number":
             numbers = [k for k, t in enumerate(tokens) if t.isdigit()]
             if numbers:
@@ -116,7 +123,9 @@ def mutated(draw: st.DrawFn) -> tuple[str, str]:
             at = draw(st.integers(0, len(text)))
             byte = draw(st.sampled_from(["", "\x00", "\ufeff", "\\", '"', "{", "}", "\n", "é"]))
             tokens = TOKEN.findall(text[:at] + byte + text[at + draw(st.integers(0, 2)) :])
-    return name, "".join(tokens)
+    # Past the first 8 KiB a NUL byte no longer makes the file binary: it reaches the strings.
+    pad = draw(st.sampled_from(["", "", "# " + "padding " * 1200 + "\n"]))
+    return name, pad + "".join(tokens)
 
 
 @pytest.fixture(scope="module")

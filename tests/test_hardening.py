@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
 SHA = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 SECRET = "s3cr3t-line-that-must-never-be-echoed"
+PAD = "# " + "padding " * 1200 + "\n"
 
 
 def recipe(prompt: str, persona: str = "age = int(18..25)", extra: str = "") -> str:
@@ -339,8 +340,11 @@ def test_jsonl_rows_of_the_wrong_shape(tmp_path: Path) -> None:
     ("text", "code"),
     [
         (source_recipe("x" * 300 + ".jsonl"), "file"),
-        (source_recipe("a\\u0000b.jsonl"), "file"),
+        # A NUL byte past the first 8 KiB (where it would make the file binary, not text).
+        (PAD + source_recipe("a\x00b.jsonl"), "file"),
         ('include "' + "y" * 300 + '.recipe"\n', "file"),
+        (f'model m {{\n  file = "/{"m" * 300}"\n  sha256 = "{SHA}"\n}}\n', "file"),
+        (PAD + 'mix m {\n  take t 1\n  write "o\x00ut" as openai_chat\n}\n', "type"),
         ("recipe r {\n  seed = 1e999\n}\n", "range"),
         ("mix m {\n  total = 10\n  take t 1e300%\n}\n", "range"),
         (
@@ -353,7 +357,17 @@ def test_jsonl_rows_of_the_wrong_shape(tmp_path: Path) -> None:
         ),
         ("persona p {\n  a = 1\n  require " + "not " * 3000 + "a == 1\n}\n", "nesting"),
     ],
-    ids=["long-path", "nul-path", "long-include", "1e999", "huge-percent", "if-460", "not-3000"],
+    ids=[
+        "long-path",
+        "nul-path",
+        "long-include",
+        "long-model",
+        "nul-write",
+        "1e999",
+        "huge-percent",
+        "if-460",
+        "not-3000",
+    ],
 )
 def test_no_traceback(text: str, code: str, tmp_path: Path) -> None:
     path = tmp_path / "r.recipe"

@@ -7,6 +7,7 @@ import io
 import math
 import os
 import random
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +97,7 @@ def find_model_file(path: str, recipe_file: str) -> Path | None:
     its name in ./models and in the models/ folder beside the recipe's folder."""
     given = Path(path)
     if given.is_absolute():
-        return given if given.is_file() else None
+        return given if _is_file(given) else None
     here = Path(recipe_file).parent
     for candidate in (
         here / given,
@@ -104,9 +105,17 @@ def find_model_file(path: str, recipe_file: str) -> Path | None:
         Path("models") / given.name,
         here.parent / "models" / given.name,
     ):
-        if candidate.is_file():
+        if _is_file(candidate):
             return Path(os.path.normpath(candidate))
     return None
+
+
+def _is_file(path: Path) -> bool:
+    """A regular file (pathlib's is_file raises on a name too long for the system)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
 
 
 # ---- sources ------------------------------------------------------------------------------

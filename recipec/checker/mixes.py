@@ -355,6 +355,7 @@ def _filters(ctx: Context, block: n.Block, prog: dict[str, Any]) -> dict[str, An
                             did_you_mean(fmt, p.EXPORT_FORMATS)
                             or "formats: " + ", ".join(p.EXPORT_FORMATS),
                         )
+                    _folder_name(ctx, path)
                     rules["write_path"], rules["write_format"] = path.value, fmt
         except Invalid:
             continue
@@ -366,6 +367,18 @@ def _filters(ctx: Context, block: n.Block, prog: dict[str, Any]) -> dict[str, An
             block.name_span,
         )
     return rules
+
+
+def _folder_name(ctx: Context, path: n.Str) -> None:
+    """A folder name the system can create: no NUL byte, no part over 255 bytes."""
+    parts = path.value.split("/")
+    if not path.value or "\0" in path.value or any(len(p.encode()) > 255 for p in parts):
+        raise ctx.fail(
+            "type",
+            "the output folder must be a usable folder name",
+            path.span,
+            "no NUL byte, and at most 255 bytes between two '/'",
+        )
 
 
 def _dedupe(ctx: Context, d: n.Dedupe) -> tuple[str, float]:
