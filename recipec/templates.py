@@ -339,6 +339,8 @@ def names(t: Template) -> tuple[set[str], list[tuple[str, str, int]]]:
         return meta.find_undeclared_variables(ast), attrs
     except jinja2.TemplateSyntaxError as exc:  # an unknown filter or test
         raise TemplateFailure(f"template error: {exc.message}", span_at(t, exc.lineno)) from None
+    except RecursionError:
+        raise TemplateFailure("the template is nested too deeply", span_at(t, 1)) from None
 
 
 def problems(t: Template) -> list[TemplateFailure]:
@@ -367,7 +369,9 @@ def problems(t: Template) -> list[TemplateFailure]:
             _compiled(t.text)
         except jinja2.TemplateSyntaxError as exc:  # an unknown filter or test
             found.append(TemplateFailure(f"template error: {exc.message}", span_at(t, exc.lineno)))
-        except (LimitExceeded, RecursionError, MemoryError) as exc:
+        except (SyntaxError, RecursionError):  # Python's own limits on the compiled template
+            found.append(TemplateFailure("the template is nested too deeply", span_at(t, 1)))
+        except (LimitExceeded, MemoryError) as exc:
             found.append(TemplateFailure(f"template error: {_describe(exc)}", span_at(t, 1)))
     return found
 

@@ -92,6 +92,8 @@ BOMBS = {
     "escape": "{{ task.__class__.__mro__ }}",
     "include": "{% include 'secrets.txt' %}",
     "overflow": "{{ 2.0 ** 100000 }}",
+    "nested-if": "{% if 1 %}" * 150 + "{% endif %}" * 150,
+    "nested-parens": "{{ " + "(" * 400 + "1" + ")" * 400 + " }}",
 }
 
 
