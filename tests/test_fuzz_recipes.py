@@ -77,6 +77,7 @@ VALUES = [v for v in INSERTS if v[:1] in '"-0123456789'] + [
     '"{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}"',
     "\"{{ 'x' | center(1000000000) }}\"",
     '"{{ examples[0].nope }}"',
+    '"' + "{% if 1 %}" * 150 + "{% endif %}" * 150 + '"',
     '"data/first_names.txt"',
     '"data/real_sessions.jsonl"',
     '"first_names.txt"',
