@@ -49,7 +49,12 @@ _UNSAFE = (
     | UNSAFE_COROUTINE_ATTRIBUTES
     | UNSAFE_ASYNC_GENERATOR_ATTRIBUTES
 )
-_WIDTH = re.compile(r"\d{6,}|\*")  # a printf / format width of a million or more, or `*`
+# A width or precision of a million or more, or one taken from the arguments (`*`, `{:{}}`), in
+# printf-style (`%` and the `format` filter) and str.format specifications.
+_WIDE = re.compile(
+    r"%(?:\([^)]*\))?[-#0 +]*(?:\*|\d{6,}|\d*\.(?:\*|\d{6,}))"
+    r"|\{[^{}]*:[^{}]*(?:\d{6,}|\{)"
+)
 
 
 class TemplateFailure(Exception):
@@ -111,7 +116,7 @@ def _check_int(value: Any) -> None:
 
 
 def _check_widths(fmt: Any) -> None:
-    if isinstance(fmt, str) and _WIDTH.search(fmt):
+    if isinstance(fmt, str) and _WIDE.search(fmt):
         raise LimitExceeded("a format width must be a literal number below 1,000,000")
 
 
@@ -148,7 +153,7 @@ def _grown(name: str, value: str, ints: list[int], texts: list[str]) -> int:
     return len(value) + width + sum(map(len, texts))
 
 
-def _bounded_join(value: Iterable[Any], sep: str = "", **kw: Any) -> list[Any]:
+def _bounded_join(value: Iterable[Any], sep: str = "") -> list[Any]:
     items = list(value)
     _check_size(items)
     if sum(len(str(i)) for i in items) + len(sep) * len(items) > MAX_VALUE:

@@ -144,6 +144,7 @@ def test_template_limits_leave_ordinary_prompts_alone(tmp_path: Path) -> None:
     prompt = (
         "{% for i in range(3) %}{{ i }}: {{ persona.age * 2 }} {{ 'ab' * 3 }} "
         "{{ '%05d' % persona.age }} {{ '{:>6}'.format(task) }} {{ ('x' ~ 'y') | center(8) }}"
+        "{{ '* item %s' % task }} {{ '**{}**'.format(task) }} {{ '%5.1f%%'|format(2.5) }}"
         "{% endfor %}"
     )
     path = tmp_path / "fine.recipe"
@@ -151,6 +152,7 @@ def test_template_limits_leave_ordinary_prompts_alone(tmp_path: Path) -> None:
     plan = recipec.plan(recipec.check(recipec.parse(path)))
     content = next(plan.jobs())["messages"][-1]["content"]
     assert content.startswith("0: ") and "ababab" in content and "   xy   " in content
+    assert "* item t" in content and "**t**" in content and "  2.5%" in content
 
 
 # ---- confined paths -----------------------------------------------------------------------
