@@ -387,3 +387,13 @@ def test_fmt_of_deep_nesting_is_a_diagnostic(tmp_path: Path) -> None:
     path.write_text("persona p {\n  a = " + "[" * 250 + "1" + "]" * 250 + "\n}\n")
     rc, output, _ = cli("fmt", "--check", str(path))
     assert rc == 1 and "nesting deeper than 100 levels" in output and "Traceback" not in output
+
+
+def test_row_errors_are_capped_per_source(tmp_path: Path) -> None:
+    (tmp_path / "s.jsonl").write_text("not json\n" * 50)
+    path = tmp_path / "r.recipe"
+    path.write_text(source_recipe("s.jsonl"))
+    with pytest.raises(RecipeError) as info:
+        recipec.check(recipec.parse(path))
+    found = [(d.span.line, d.message) for d in info.value.diagnostics]
+    assert len(found) == 21 and found[-1] == (21, "30 more malformed rows from here on, not shown")

@@ -185,7 +185,7 @@ def load_rows(
     rows, lines, skipped = [], [], []
     is_csv = path.suffix.lower() == ".csv"
     records = _csv_rows(data, fields) if is_csv else _jsonl_rows(data)
-    reported = 0
+    reported, first_unshown = 0, 0
     for line, record in records:
         problem = record if isinstance(record, str) else _row_problem(record, fields, is_csv)
         if problem is None:
@@ -200,11 +200,12 @@ def load_rows(
             ctx.error("data", problem, Span(str(path), max(line, 1), 1, max(line, 1), 2), hint)
         else:
             reported += 1
+            first_unshown = first_unshown or line
     if reported > MAX_ROW_ERRORS:
         ctx.error(
             "data",
-            f"{reported - MAX_ROW_ERRORS} more malformed rows not shown",
-            Span(str(path), 0, 0, 0, 0),
+            f"{reported - MAX_ROW_ERRORS} more malformed rows from here on, not shown",
+            Span(str(path), first_unshown, 1, first_unshown, 2),
             _ROW_HINT,
         )
     return tuple(rows), tuple(lines), tuple(skipped)
