@@ -14,7 +14,7 @@ import click
 
 import recipec
 from recipec.diagnostics import BuildFailed, Diagnostic, RecipeError, render
-from recipec.source import NotText, Span, decode_text
+from recipec.source import NotText, Refused, Span, decode_text, read_regular
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
@@ -24,8 +24,9 @@ def _lines(files: Iterable[str]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for name in set(files):
         try:
-            out[name] = Path(name).read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
+            # Only a bounded regular file: a diagnostic may name a device or a pipe.
+            out[name] = read_regular(Path(name)).decode("utf-8", "replace").splitlines()
+        except (OSError, Refused):
             out[name] = []
     return out
 
@@ -38,10 +39,10 @@ def report_diagnostics(diagnostics: list[Diagnostic]) -> None:
     click.echo(f"{count} error{'s' if count != 1 else ''} found", err=True)
 
 
-def _load(path: Path) -> Any:
+def _load(path: Path, allow: tuple[Path, ...] = ()) -> Any:
     """parse + check, with file-level problems turned into diagnostics."""
     try:
-        return recipec.check(recipec.parse(path))
+        return recipec.check(recipec.parse(path, allow=allow), allow=allow)
     except NotText as exc:
         raise RecipeError([Diagnostic("encoding", str(exc), Span(str(path), 0, 0, 0, 0))]) from None
     except RecursionError:
@@ -71,6 +72,13 @@ def guarded(fn: F) -> F:
 
 
 RECIPE = click.Path(exists=True, dir_okay=False, path_type=Path)
+ALLOW_DIR = click.option(
+    "--allow-dir",
+    "allow",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Also let the recipe read files under this folder (repeatable; see $RECIPEC_ALLOW_DIRS).",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -81,12 +89,13 @@ def main() -> None:
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=RECIPE)
-def check(files: tuple[Path, ...]) -> None:
+@ALLOW_DIR
+def check(files: tuple[Path, ...], allow: tuple[Path, ...]) -> None:
     """Report every error in FILES (exit 0 clean, 1 errors found, 2 usage)."""
     diagnostics: list[Diagnostic] = []
     for path in files:
         try:
-            _load(path)
+            _load(path, allow)
         except RecipeError as exc:
             diagnostics.extend(exc.diagnostics)
     if diagnostics:
@@ -149,12 +158,13 @@ def fmt(files: tuple[Path, ...], check_only: bool, diff: bool) -> None:
 @click.option(
     "--json", "as_json", is_flag=True, help="Write the full plan as JSON to standard output."
 )
+@ALLOW_DIR
 @guarded
-def plan(file: Path, as_json: bool) -> None:
+def plan(file: Path, as_json: bool, allow: tuple[Path, ...]) -> None:
     """Show exactly what a build of FILE will generate."""
     from recipec.planner import summary, write_json
 
-    plan_ = recipec.plan(_load(file))
+    plan_ = recipec.plan(_load(file, allow))
     if as_json:
         write_json(plan_, sys.stdout.buffer)
         sys.stdout.flush()
@@ -196,6 +206,7 @@ def plan(file: Path, as_json: bool) -> None:
     help="Build into a folder that holds another recipe's or mix's build (or a complete build, "
     "with --limit); its files are replaced when this build writes its own.",
 )
+@ALLOW_DIR
 @guarded
 def build(
     file: Path,
@@ -206,6 +217,7 @@ def build(
     allow_short: bool,
     max_failures: int | None,
     replace: bool,
+    allow: tuple[Path, ...],
 ) -> None:
     """Generate the dataset FILE (a recipe, or a plan from `plan --json`) describes; rerun to
     resume an interrupted build."""
@@ -215,7 +227,7 @@ def build(
         raise Terminated()
 
     signal.signal(signal.SIGTERM, terminate)
-    plan_ = _plan_of(file)
+    plan_ = _plan_of(file, allow)
     report = recipec.build(
         plan_,
         out,
@@ -229,10 +241,10 @@ def build(
     sys.exit(report.exit_code)
 
 
-def _plan_of(path: Path) -> recipec.Plan:
+def _plan_of(path: Path, allow: tuple[Path, ...] = ()) -> recipec.Plan:
     """A recipe is checked and planned; a plan file written by `plan --json` is read back."""
     if path.suffix != ".json":
-        return recipec.plan(_load(path))
+        return recipec.plan(_load(path, allow))
     from recipec.ir import PlanFormatError
 
     try:

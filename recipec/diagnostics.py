@@ -25,6 +25,11 @@ CODES: dict[str, str] = {
     "mix": "a mix cannot be satisfied as written",
     "persona": "a persona's attributes cannot be sampled as written",
     "include": "an included recipe cannot be loaded",
+    "nesting": "an expression is nested too deeply to compile",
+    "limit": "a count or size is above the documented maximum",
+    "confined": "a file lies outside the folders a recipe may read, or is not a regular file",
+    "reserved-name": "a name collides with a file recipec writes",
+    "literal-template": "template syntax in text that is written verbatim, never rendered",
 }
 
 

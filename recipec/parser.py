@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from recipec import nodes as n
 from recipec.diagnostics import Diagnostic, RecipeError
-from recipec.source import Source, Span
+from recipec.source import (
+    Confinement,
+    NotText,
+    Refused,
+    Source,
+    Span,
+    decode_text,
+    read_confined,
+    read_regular,
+)
 from recipec.strings import string_value
 
 GRAMMAR = Path(__file__).resolve().parent.parent / "grammar" / "recipe.lark"
@@ -45,11 +55,37 @@ def parse(source: Source) -> n.Module:
         tree = _lark().parse(source.text)
     except UnexpectedInput as exc:
         raise RecipeError([_syntax_diagnostic(source, exc)]) from None
+    _check_depth(source, tree)
     module: n.Module = _ToNodes(source.name).transform(tree)
     comments = tuple(
         n.Comment(str(t).rstrip(), _token_span(source.name, t)) for t in _Comments.tokens
     )
     return n.Module(source.name, module.items, comments, module.span)
+
+
+# Nesting deeper than this is refused before any recursive pass (the transformer, the checker,
+# the formatter) could exhaust Python's stack; no hand-written recipe comes close.
+MAX_DEPTH = 100
+
+
+def _check_depth(source: Source, tree: Tree[Token]) -> None:
+    """Measured without recursion, so that the check itself cannot overflow the stack."""
+    stack: list[tuple[Tree[Token], int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            span = _meta_span(source.name, node.meta)
+            raise RecipeError(
+                [
+                    Diagnostic(
+                        "nesting",
+                        f"nesting deeper than {MAX_DEPTH} levels",
+                        span,
+                        "split the expression: give a nested part its own attribute or block",
+                    )
+                ]
+            )
+        stack.extend((c, depth + 1) for c in node.children if isinstance(c, Tree))
 
 
 def _token_span(file: str, tok: Token) -> Span:
@@ -65,7 +101,10 @@ def _meta_span(file: str, meta: Any) -> Span:
 def _number(text: str) -> int | float:
     if any(c in text for c in ".eE"):
         return float(text)
-    return int(text)
+    try:
+        return int(text)
+    except ValueError:  # more digits than Python converts; the checker reports it out of range
+        return float("inf") if not text.startswith("-") else float("-inf")
 
 
 @v_args(meta=True)
@@ -297,13 +336,26 @@ def _label(source: Source, exc: UnexpectedInput) -> str | None:
 # ---- files and includes -------------------------------------------------------------------
 
 
-def load(path: Path, display: str | None = None) -> n.Module:
-    """Parse a recipe file and splice in the items of every file it includes (relative to it)."""
-    return _load(path, display or str(path), ())
+def load(path: Path, display: str | None = None, allow: Iterable[Path | str] = ()) -> n.Module:
+    """Parse a recipe file and splice in the items of every file it includes (relative to it).
+    Included files must lie in the recipe's folder or a folder of `allow` (source.Confinement)."""
+    return _load(path, display or str(path), (), Confinement.of(path, allow))
 
 
-def _load(path: Path, display: str, stack: tuple[Path, ...]) -> n.Module:
-    module = parse(Source.read(path, display))
+def _read(path: Path, display: str, confinement: Confinement | None) -> Source:
+    try:
+        data = read_regular(path) if confinement is None else read_confined(path, confinement)
+    except Refused as exc:
+        span = Span(display, 0, 0, 0, 0)
+        raise RecipeError([Diagnostic(exc.code, exc.message, span, exc.hint)]) from None
+    try:
+        return Source(display, decode_text(data, display))
+    except NotText as exc:
+        raise RecipeError([Diagnostic("encoding", str(exc), Span(display, 0, 0, 0, 0))]) from None
+
+
+def _load(path: Path, display: str, stack: tuple[Path, ...], confinement: Confinement) -> n.Module:
+    module = parse(_read(path, display, None if not stack else confinement))
     items: list[n.Item] = []
     comments = list(module.comments)
     diagnostics: list[Diagnostic] = []
@@ -311,25 +363,39 @@ def _load(path: Path, display: str, stack: tuple[Path, ...]) -> n.Module:
         if not isinstance(item, n.Include):
             items.append(item)
             continue
-        target = (path.parent / item.path.value).resolve()
+        target = path.parent / item.path.value
         shown = str(Path(display).parent / item.path.value)
-        if target in stack or target == path.resolve():
+        real = _real(target)
+        if real is not None and (real in stack or real == _real(path)):
             diagnostics.append(
                 Diagnostic("include", f"'{item.path.value}' includes itself (a cycle)", item.span)
             )
-        elif not target.is_file():
-            diagnostics.append(
-                Diagnostic("include", f"included file '{item.path.value}' not found", item.span)
-            )
-        else:
-            try:
-                included = _load(target, shown, (*stack, path.resolve()))
-            except RecipeError as exc:
-                diagnostics.extend(exc.diagnostics)
-                continue
-            items.extend(
-                i for i in included.items if not (isinstance(i, n.Block) and i.kind == "recipe")
-            )
+            continue
+        try:
+            included = _load(target, shown, (*stack, _real(path) or path), confinement)
+        except RecipeError as exc:
+            diagnostics.extend(_at_include(d, item, shown) for d in exc.diagnostics)
+            continue
+        items.extend(
+            i for i in included.items if not (isinstance(i, n.Block) and i.kind == "recipe")
+        )
     if diagnostics:
         raise RecipeError(diagnostics)
     return n.Module(module.file, tuple(items), tuple(comments), module.span)
+
+
+def _real(path: Path) -> Path | None:
+    try:
+        return path.resolve()
+    except (OSError, ValueError, RuntimeError):
+        return None
+
+
+def _at_include(d: Diagnostic, item: n.Include, shown: str) -> Diagnostic:
+    """A file that cannot be read is reported at the `include` that names it."""
+    if d.span.file != shown or d.span.line:
+        return d
+    message = d.message
+    if message.startswith("file '") and message.endswith("' not found"):
+        message = f"included file '{item.path.value}' not found"
+    return Diagnostic("include" if "not found" in message else d.code, message, item.span, d.hint)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -11,9 +12,15 @@ from recipec import nodes as n
 from recipec import program as p
 from recipec.checker.conditions import condition
 from recipec.checker.context import Context, Invalid
+from recipec.checker.declarations import verbatim
 from recipec.diagnostics import did_you_mean
 
 MIX_SETTINGS = {"total": "500", "retries": "5"}
+# The most records one mix may hold (and so any take, quota or total): a plan is made job by job
+# in memory, and a count beyond this is a typo, not a dataset for one local teacher.
+MAX_RECORDS = 1_000_000
+SPLIT_NAME = re.compile(r"[A-Za-z0-9_-]+")
+RESERVED_SPLITS = ("provenance", "manifest", "report", "readme")  # files a build writes
 PREFERENCE_ONLY = ("dpo",)
 SINGLE_TURN_ONLY = ("alpaca",)
 
@@ -21,7 +28,7 @@ SINGLE_TURN_ONLY = ("alpaca",)
 def mix(ctx: Context, block: n.Block, prog: dict[str, Any]) -> p.Mix:
     s = ctx.settings(block, MIX_SETTINGS)
     # Each piece is checked on its own, so one error never hides the next.
-    total = _optional(lambda: ctx.integer(s["total"].value, "total", 1)) if "total" in s else None
+    total = _optional(_bounded, ctx, s["total"].value, "total", 1) if "total" in s else None
     retries = 5
     if "retries" in s:
         retries = _optional(lambda: ctx.integer(s["retries"].value, "retries", 0, 1000)) or 0
@@ -86,6 +93,10 @@ def _takes(
     if percents and total is None:
         ctx.error("mix", "a percentage needs `total = N` in the mix", percents[0].amount.span)
         raise Invalid(block.name)
+    for t in percents:
+        if not 0 < t.amount.value <= 100:
+            ctx.error("range", f"a percentage must lie in 0..100, not {t.amount.value}", t.span)
+            raise Invalid(block.name)
     fixed = sum(int(t.amount.value) for t in nodes if not t.percent)
     shares = _percent_counts(ctx, percents, total or 0)
     out: list[p.TakeRule] = []
@@ -104,6 +115,14 @@ def _takes(
         rule = _optional(_take, ctx, t, count, prog) if count is not None else None
         if rule is not None:
             out.append(rule)
+    if fixed > MAX_RECORDS and all(t.amount.value <= MAX_RECORDS for t in nodes):
+        ctx.error(
+            "limit",
+            f"the takes add up to {fixed:,}, above the maximum of {MAX_RECORDS:,} records in a mix",
+            block.name_span,
+            "build a large dataset from several mixes or recipes",
+        )
+        raise Invalid(block.name)
     if total is not None and fixed + sum(shares.values()) != total:
         ctx.error(
             "mix",
@@ -117,7 +136,20 @@ def _takes(
 def _count(ctx: Context, v: n.Num) -> int:
     if not isinstance(v.value, int) or v.value < 1:
         raise ctx.fail("mix", f"a take count must be a positive integer, not {v.value}", v.span)
-    return v.value
+    return _bounded(ctx, v, "a take count", 1)
+
+
+def _bounded(ctx: Context, v: n.Value, what: str, lo: int) -> int:
+    """An integer count, at most MAX_RECORDS."""
+    count = ctx.integer(v, what, lo)
+    if count > MAX_RECORDS:
+        raise ctx.fail(
+            "limit",
+            f"{what} of {count:,} is above the maximum of {MAX_RECORDS:,} records in a mix",
+            v.span,
+            "build a large dataset from several mixes or recipes",
+        )
+    return count
 
 
 def _percent_counts(ctx: Context, percents: list[n.Take], total: int) -> dict[int, int]:
@@ -240,7 +272,7 @@ def _quota(
             did_you_mean(q.origin, [t for t, r in origins.items() if r.synthetic]),
         )
     where = condition(ctx, q.where, _persona_resolver(ctx, prog["task"][q.origin], prog))
-    count = ctx.integer(q.count, "a quota", 0)
+    count = _bounded(ctx, q.count, "a quota", 0)
     if q.bound in ("at_least", "exactly") and count > take.count:
         ctx.error(
             "mix",
@@ -306,6 +338,7 @@ def _filters(ctx: Context, block: n.Block, prog: dict[str, Any]) -> dict[str, An
                             stmt.span,
                             did_you_mean(model, prog["model"]),
                         )
+                    verbatim(ctx, rubric, "a judge's rubric")
                     lo, hi = p.JUDGE_SCALE
                     rules["judge"] = p.JudgeRule(
                         model, rubric.value, ctx.integer(minimum, "min", lo, hi)
@@ -322,6 +355,7 @@ def _filters(ctx: Context, block: n.Block, prog: dict[str, Any]) -> dict[str, An
                             did_you_mean(fmt, p.EXPORT_FORMATS)
                             or "formats: " + ", ".join(p.EXPORT_FORMATS),
                         )
+                    _folder_name(ctx, path)
                     rules["write_path"], rules["write_format"] = path.value, fmt
         except Invalid:
             continue
@@ -333,6 +367,18 @@ def _filters(ctx: Context, block: n.Block, prog: dict[str, Any]) -> dict[str, An
             block.name_span,
         )
     return rules
+
+
+def _folder_name(ctx: Context, path: n.Str) -> None:
+    """A folder name the system can create: no NUL byte, no part over 255 bytes."""
+    parts = path.value.split("/")
+    if not path.value or "\0" in path.value or any(len(p.encode()) > 255 for p in parts):
+        raise ctx.fail(
+            "type",
+            "the output folder must be a usable folder name",
+            path.span,
+            "no NUL byte, and at most 255 bytes between two '/'",
+        )
 
 
 def _dedupe(ctx: Context, d: n.Dedupe) -> tuple[str, float]:
@@ -356,6 +402,27 @@ def _dedupe(ctx: Context, d: n.Dedupe) -> tuple[str, float]:
 def _splits(ctx: Context, s: n.Split) -> tuple[tuple[str, float], ...]:
     parts = tuple((part.name, ctx.number(part.ratio, "a split ratio", 0, 1)) for part in s.parts)
     names = [name for name, _ in parts]
+    for part in s.parts:
+        if part.name.lower() in RESERVED_SPLITS:
+            ctx.error(
+                "reserved-name",
+                f"a split cannot be named '{part.name}': the build writes a file of that name",
+                part.span,
+                "name it train, eval, test, validation, ...",
+            )
+        elif not SPLIT_NAME.fullmatch(part.name):
+            ctx.error(
+                "reserved-name",
+                f"a split name is a file name: letters, digits, '_' and '-', not '{part.name}'",
+                part.span,
+            )
+    lowered = [name.lower() for name in names]
+    if len(set(lowered)) != len(lowered) and len(set(names)) == len(names):
+        ctx.error(
+            "duplicate-name",
+            "split names differ only in case (their files collide on some systems)",
+            s.span,
+        )
     if len(set(names)) != len(names):
         ctx.error("duplicate-name", "a split name is repeated", s.span)
     if any(r <= 0 for _, r in parts):
