@@ -14,9 +14,11 @@ WIDTH = 100
 def format_module(module: n.Module) -> str:
     printer = _Printer(module.comments)
     for index, item in enumerate(module.items):
-        printer.leading(item.span.line, "", top=True)
+        # The blank line between items goes before the comments that precede an item, so a
+        # comment stays attached to the item it documents (as black does).
         if index > 0:
             printer.blank()
+        printer.leading(item.span.line, "", top=True)
         if isinstance(item, n.Include):
             printer.emit(f"include {value(item.path)}", item.span.end_line)
         else:
