@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from recipec.source import NO_SPAN, Span
 
@@ -57,6 +58,20 @@ class RecipeError(Exception):
     def __init__(self, diagnostics: Iterable[Diagnostic]):
         self.diagnostics = sorted(diagnostics, key=Diagnostic.sort_key)
         super().__init__("\n".join(d.message for d in self.diagnostics))
+
+
+DEFAULT_TEACHER_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"  # what `make model` fetches
+
+
+def missing_model_hint(path: str) -> str:
+    """What to do about a model file that is not there: only the default teacher is fetched by
+    `make model`; a GGUF of the user's own has to be found or put in place."""
+    if Path(path).name == DEFAULT_TEACHER_FILE:
+        return "this is the default teacher: `make model` fetches it into models/"
+    return (
+        "check the path (it is looked up beside the recipe, in the current folder, then in "
+        "models/), or put the file there; `recipec models FILE` prints the sha256 to write"
+    )
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
