@@ -17,7 +17,15 @@ from typing import Any, TypeVar
 import click
 
 import recipec
-from recipec.diagnostics import BuildFailed, Diagnostic, RecipeError, as_github, as_json, render
+from recipec.diagnostics import (
+    DEFAULT_TEACHER_FILE,
+    BuildFailed,
+    Diagnostic,
+    RecipeError,
+    as_github,
+    as_json,
+    render,
+)
 from recipec.source import NotText, Span, decode_text
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -486,8 +494,13 @@ def init(path: str | None, from_: str, force: bool) -> None:
         out.detail(f"path {old!r} rewritten to {new!r}")
     for file in made.copied:
         out.detail(f"copied {file}")
-    _load(made.recipe)  # it must check where it was written; guarded reports it if not
+    program = _load(made.recipe)  # it must check where it was written; guarded reports if not
     out.info(f"next: recipec plan {made.recipe}, then recipec build {made.recipe} --limit 3")
+    if any(Path(m.path).name == DEFAULT_TEACHER_FILE for m in program.models.values()):
+        out.info(
+            "note: the default teacher (135M) is for trying recipec, not for training data; "
+            "docs/models.md shows how to use a bigger GGUF"
+        )
 
 
 if __name__ == "__main__":
