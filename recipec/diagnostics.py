@@ -75,8 +75,8 @@ def missing_model_hint(path: str) -> str:
     )
 
 
-def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
-    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+def did_you_mean(name: str, candidates: Iterable[str], cutoff: float = 0.6) -> str | None:
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=cutoff)
     return f"did you mean '{close[0]}'?" if close else None
 
 

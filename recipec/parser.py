@@ -295,6 +295,9 @@ _STATEMENTS: dict[str, tuple[str, ...]] = {
     "mix": ("take", "quota", "balance", "dedupe", "leakage", "judge", "split", "write"),
 }
 _BLOCK_TOKENS = {"BLOCK_KIND", "PERSONA", "TASK", "MIX"}
+# Stricter than for names: a setting such as `total` written without `=` must not become
+# "did you mean 'quota'?" (difflib ratio 0.6), while `tak`, `dedup` or `wher` (0.86+) still do.
+KEYWORD_CUTOFF = 0.7
 
 
 def _keywords(terminals: Any) -> dict[str, str]:
@@ -326,7 +329,7 @@ def _misspelled_keyword(file: str, exc: UnexpectedToken) -> Diagnostic | None:
     """`dedup near 0.8`, `modle m {`, `quota t wher ...`: a name where a keyword belongs."""
     expected = set(exc.expected or ())
     if exc.token.type == "NAME":
-        close = did_you_mean(str(exc.token), _keywords(expected))
+        close = did_you_mean(str(exc.token), _keywords(expected), KEYWORD_CUTOFF)
         if close:
             return Diagnostic(
                 "syntax", f"unexpected '{exc.token}'; {close}", _tok_span(file, exc.token)
@@ -364,7 +367,7 @@ def _statement_keyword(file: str, word: Token, kind: str) -> Diagnostic | None:
         return wrong
     # `where` continues a `take`; offering it keeps `whre` from becoming "did you mean 'write'".
     extra = ("where",) if kind == "mix" else ()
-    close = did_you_mean(str(word), _STATEMENTS.get(kind, ()) + extra)
+    close = did_you_mean(str(word), _STATEMENTS.get(kind, ()) + extra, KEYWORD_CUTOFF)
     if close is None:
         return None
     return Diagnostic(
