@@ -417,3 +417,36 @@ def test_init_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
     into = run("init", "--from", "support_dpo", f"{tmp_path / 'new'}/")
     assert into.returncode == 0 and (tmp_path / "new" / "support_dpo.recipe").is_file()
     assert run("init", "--from", "nope").returncode == 2
+
+
+def _stderr_on_a_terminal(*args: str | Path, env: dict[str, str]) -> str:
+    """Run the CLI with standard error on a pseudo-terminal, as a user at a shell sees it."""
+    import pty
+
+    leader, follower = pty.openpty()
+    clean = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recipec.cli", *map(str, args)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+        env={**clean, "TERM": "xterm", **env},
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closes when the process ends
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    proc.wait()
+    os.close(leader)
+    return b"".join(chunks).decode()
+
+
+def test_colour_on_a_terminal_unless_no_color() -> None:
+    assert ANSI.search(_stderr_on_a_terminal("check", CASCADE, env={}))
+    assert not ANSI.search(_stderr_on_a_terminal("check", CASCADE, env={"NO_COLOR": "1"}))
