@@ -337,18 +337,11 @@ def fmt(paths: tuple[Path, ...], check_only: bool, diff: bool) -> None:
     out = console()
     changed, failed = [], []
     for path in files:
-        try:
-            before = decode_text(path.read_bytes(), str(path))
-            after = recipec.format_recipe(before, str(path))
-        except (RecipeError, NotText) as exc:
-            diags = (
-                exc.diagnostics
-                if isinstance(exc, RecipeError)
-                else [Diagnostic("encoding", str(exc))]
-            )
-            report_diagnostics(diags)
+        texts = _formatted(path)
+        if texts is None:
             failed.append(path)
             continue
+        before, after = texts
         if after == before:
             out.detail(f"unchanged {path}")
             continue
@@ -363,6 +356,21 @@ def fmt(paths: tuple[Path, ...], check_only: bool, diff: bool) -> None:
     unchanged = len(files) - len(changed) - len(failed)
     out.info(f"{len(changed)} file(s) {verb}, {unchanged} unchanged", err=True)
     sys.exit(EXIT_ERRORS if failed or (check_only and changed) else EXIT_OK)
+
+
+def _formatted(path: Path) -> tuple[str, str] | None:
+    """(text, formatted text) of a recipe file, or None once its problems are reported."""
+    try:
+        before = decode_text(path.read_bytes(), str(path))
+        return before, recipec.format_recipe(before, str(path))
+    except RecipeError as exc:
+        report_diagnostics(exc.diagnostics)
+    except NotText as exc:
+        report_diagnostics([Diagnostic("encoding", str(exc), Span(str(path), 0, 0, 0, 0))])
+    except OSError as exc:
+        message = f"cannot read {path}: {exc.strerror or exc}"
+        report_diagnostics([Diagnostic("file", message, Span(str(path), 0, 0, 0, 0))])
+    return None
 
 
 def _unified_diff(path: Path, before: str, after: str) -> str:

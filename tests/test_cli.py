@@ -253,6 +253,9 @@ def test_check_and_fmt_take_folders(tmp_path: Path) -> None:
     assert formatted.exit_code == 0 and "1 file(s) reformatted, 1 unchanged" in formatted.stderr
     assert (tmp_path / "b" / "two.recipe").read_text() == "recipe two {\n  seed = 2\n}\n"
     assert cli("fmt", "--check", tmp_path).exit_code == 0
+    assert f"unchanged {tmp_path / 'one.recipe'}" in cli("fmt", "-v", tmp_path).stderr
+    quiet = cli("fmt", "-q", tmp_path)
+    assert quiet.exit_code == 0 and quiet.stderr == "" and quiet.stdout == ""
     (tmp_path / "b" / "bad.recipe").write_text("mix m { split train 80% }\n")
     bad = cli("check", tmp_path)
     assert bad.exit_code == 1 and "split ratios are fractions: write 0.8, not 80%" in bad.stderr
