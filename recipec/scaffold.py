@@ -49,7 +49,12 @@ def target_path(name: str, dest: str | None) -> Path:
 
 def init_recipe(name: str, dest: str | None = None, force: bool = False) -> Scaffold:
     """Write shipped recipe `name` to `dest`; BuildFailed instead of overwriting without force."""
-    source = shipped()[name]
+    source = shipped().get(name)
+    if source is None:  # an install without the checkout's recipes/ folder
+        raise BuildFailed(
+            f"no shipped recipe named '{name}' in {SHIPPED_DIR}",
+            "recipec init copies from the recipes/ folder of a recipec checkout",
+        )
     target = target_path(name, dest)
     text = source.read_text(encoding="utf-8")
     copies, edits = _relocate(text, source, target)

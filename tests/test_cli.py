@@ -453,3 +453,12 @@ def _stderr_on_a_terminal(*args: str | Path, env: dict[str, str]) -> str:
 def test_colour_on_a_terminal_unless_no_color() -> None:
     assert ANSI.search(_stderr_on_a_terminal("check", CASCADE, env={}))
     assert not ANSI.search(_stderr_on_a_terminal("check", CASCADE, env={"NO_COLOR": "1"}))
+
+
+def test_init_without_shipped_recipes_is_a_message(tmp_path: Path) -> None:
+    from recipec.diagnostics import BuildFailed
+    from recipec.scaffold import init_recipe
+
+    with pytest.raises(BuildFailed, match="no shipped recipe named 'nope'"):
+        init_recipe("nope", str(tmp_path / "x.recipe"))
+    assert not (tmp_path / "x.recipe").exists()
