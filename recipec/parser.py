@@ -11,7 +11,7 @@ from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from recipec import nodes as n
-from recipec.diagnostics import Diagnostic, RecipeError
+from recipec.diagnostics import Diagnostic, RecipeError, did_you_mean
 from recipec.source import (
     Confinement,
     NotText,
@@ -283,6 +283,10 @@ _EXAMPLES: dict[str, list[str]] = {
 
 
 def _syntax_diagnostic(source: Source, exc: UnexpectedInput) -> Diagnostic:
+    if isinstance(exc, UnexpectedToken):
+        special = _misspelled_keyword(source.name, exc) or _percent(source.name, exc)
+        if special is not None:
+            return special
     line, col = max(exc.line, 1) if exc.line != -1 else 1, max(exc.column, 1)
     if isinstance(exc, UnexpectedEOF) or (
         isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
@@ -317,6 +321,126 @@ def _syntax_diagnostic(source: Source, exc: UnexpectedInput) -> Diagnostic:
     if expected:
         message += "; expected " + ", ".join(expected[:6]) + (", ..." if len(expected) > 6 else "")
     return Diagnostic("syntax", message, span, label)
+
+
+# Statement keywords by block kind; a NAME starting a statement that is not followed by `=` is
+# most likely one of these, misspelled or in the wrong block.
+_STATEMENTS: dict[str, tuple[str, ...]] = {
+    "recipe": (),
+    "model": (),
+    "source": (),
+    "persona": ("require",),
+    "task": ("output",),
+    "mix": ("take", "quota", "balance", "dedupe", "leakage", "judge", "split", "write"),
+}
+_BLOCK_TOKENS = {"BLOCK_KIND", "PERSONA", "TASK", "MIX"}
+# Stricter than for names: a setting such as `total` written without `=` must not become
+# "did you mean 'quota'?" (difflib ratio 0.6), while `tak`, `dedup` or `wher` (0.86+) still do.
+KEYWORD_CUTOFF = 0.7
+
+
+def _keywords(terminals: Any) -> dict[str, str]:
+    """keyword text -> terminal name, for the keyword terminals among `terminals`."""
+    out: dict[str, str] = {}
+    for term in _lark().terminals:
+        if term.name in terminals and term.pattern.type == "str" and term.name.isupper():
+            out[str(term.pattern.value)] = term.name
+    for name, words in (
+        ("BLOCK_KIND", ("recipe", "model", "source")),
+        ("BOUND", ("at_least", "at_most", "exactly")),
+    ):
+        if name in terminals:
+            out.update(dict.fromkeys(words, name))
+    return {k: v for k, v in out.items() if k.isidentifier()}
+
+
+def _stack(exc: UnexpectedToken) -> list[Any]:
+    parser = getattr(exc, "interactive_parser", None)
+    return list(parser.parser_state.value_stack) if parser is not None else []
+
+
+def _tok_span(file: str, tok: Token) -> Span:
+    line, col = tok.line or 1, tok.column or 1
+    return Span(file, line, col, line, col + len(str(tok)))
+
+
+def _misspelled_keyword(file: str, exc: UnexpectedToken) -> Diagnostic | None:
+    """`dedup near 0.8`, `modle m {`, `quota t wher ...`: a name where a keyword belongs."""
+    expected = set(exc.expected or ())
+    if exc.token.type == "NAME":
+        close = did_you_mean(str(exc.token), _keywords(expected), KEYWORD_CUTOFF)
+        if close:
+            return Diagnostic(
+                "syntax", f"unexpected '{exc.token}'; {close}", _tok_span(file, exc.token)
+            )
+    stack = _stack(exc)
+    kinds = [str(t) for t in stack if isinstance(t, Token) and t.type in _BLOCK_TOKENS]
+    if not kinds:
+        return None
+    if "NAME" in expected and exc.token.type != "NAME":  # a keyword where a statement starts
+        return _wrong_block(file, exc.token, kinds[0])
+    word = stack[-1]
+    if expected != {"EQUAL"} or not isinstance(word, Token) or word.type != "NAME":
+        return None
+    return _statement_keyword(file, word, kinds[0])
+
+
+def _allowed(kind: str) -> str:
+    own = _STATEMENTS.get(kind, ())
+    return f"a {kind} holds settings (`name = value`)" + (f" and {', '.join(own)}" if own else "")
+
+
+def _wrong_block(file: str, word: Token, kind: str) -> Diagnostic | None:
+    """`take` in a task: a statement keyword of another block kind."""
+    owner = [k for k, words in _STATEMENTS.items() if str(word) in words]
+    if not owner or owner[0] == kind:
+        return None
+    message = f"`{word}` is a statement of a {owner[0]}, not of a {kind}"
+    return Diagnostic("syntax", message, _tok_span(file, word), _allowed(kind))
+
+
+def _statement_keyword(file: str, word: Token, kind: str) -> Diagnostic | None:
+    """A name that starts a statement and is not followed by `=`: a misspelled keyword?"""
+    wrong = _wrong_block(file, word, kind)
+    if wrong is not None:
+        return wrong
+    # `where` continues a `take`; offering it keeps `whre` from becoming "did you mean 'write'".
+    extra = ("where",) if kind == "mix" else ()
+    close = did_you_mean(str(word), _STATEMENTS.get(kind, ()) + extra, KEYWORD_CUTOFF)
+    if close is None:
+        return None
+    return Diagnostic(
+        "syntax", f"unexpected '{word}'; {close}", _tok_span(file, word), _allowed(kind)
+    )
+
+
+_FRACTIONS = {
+    "SPLIT": "split ratios are fractions",
+    "DEDUPE": "a dedupe threshold is a fraction",
+    "LEAKAGE": "max_overlap is a fraction",
+}
+_ONLY_TAKE = "only a `take` count is written as a percentage (of the mix's `total`)"
+
+
+def _percent(file: str, exc: UnexpectedToken) -> Diagnostic | None:
+    """`split train 80%`: only a `take` count is a percentage; ratios are fractions."""
+    if exc.token.type != "PERCENT":
+        return None
+    stack = _stack(exc)
+    span = _tok_span(file, exc.token)
+    owner = next(
+        (t.type for t in reversed(stack) if isinstance(t, Token) and t.type in _FRACTIONS), None
+    )
+    number = stack[-1] if stack else None
+    if owner is None or not (isinstance(number, Tree) and number.children):
+        return Diagnostic("syntax", "unexpected '%'", span, _ONLY_TAKE)
+    raw = str(number.children[0])
+    message = f"{_FRACTIONS[owner]}: write {_as_fraction(raw)}, not {raw}%"
+    return Diagnostic("syntax", message, span, _ONLY_TAKE)
+
+
+def _as_fraction(raw: str) -> str:
+    return f"{float(raw) / 100:g}"
 
 
 def _at_end(exc: UnexpectedInput) -> bool:

@@ -17,7 +17,7 @@ from recipec import nodes as n
 from recipec import program as p
 from recipec.checker.conditions import condition
 from recipec.checker.context import Context, Invalid, kind_of, literal
-from recipec.diagnostics import did_you_mean
+from recipec.diagnostics import did_you_mean, missing_model_hint
 from recipec.source import Span
 
 MODEL_SETTINGS = {
@@ -81,7 +81,7 @@ def model(ctx: Context, block: n.Block) -> p.Model:
             "file",
             f"model file '{path}' not found",
             s["file"].value.span,
-            "fetch the default teacher with `make model`, or point `file` at a GGUF you have",
+            missing_model_hint(path),
         )
     values: dict[str, Any] = {}
     for name in BOUNDS:

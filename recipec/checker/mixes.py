@@ -41,8 +41,13 @@ def mix(ctx: Context, block: n.Block, prog: dict[str, Any]) -> p.Mix:
         raise Invalid(block.name)
     takes = _takes(ctx, block, takes_nodes, total, prog)
     origins = {t.origin: t for t in takes}
+    # A take that failed its check is already reported; quotas on it must not add a second,
+    # false error ("'x' is not taken in this mix" when the mix does take it).
+    failed = {t.origin for t in takes_nodes} - set(origins)
     quotas: list[p.QuotaRule] = []
     for stmt in block.body:
+        if isinstance(stmt, n.Quota | n.Balance) and stmt.origin in failed:
+            continue
         if isinstance(stmt, n.Quota):
             quotas.extend(_optional(_quota, ctx, stmt, origins, prog) or [])
         elif isinstance(stmt, n.Balance):
@@ -400,6 +405,15 @@ def _dedupe(ctx: Context, d: n.Dedupe) -> tuple[str, float]:
 
 
 def _splits(ctx: Context, s: n.Split) -> tuple[tuple[str, float], ...]:
+    for part in s.parts:
+        ratio = part.ratio
+        if isinstance(ratio, n.Num) and 1 < ratio.value <= 100:
+            raise ctx.fail(
+                "range",
+                f"split ratios are fractions between 0 and 1, not {ratio.raw or ratio.value}",
+                ratio.span,
+                f"write {ratio.value / 100:g} for {ratio.value:g}%",
+            )
     parts = tuple((part.name, ctx.number(part.ratio, "a split ratio", 0, 1)) for part in s.parts)
     names = [name for name, _ in parts]
     for part in s.parts:

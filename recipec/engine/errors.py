@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-MAKE_MODEL_HINT = "fetch the default teacher with `make model`, or point `file` at a GGUF you have"
-
 
 class ModelError(Exception):
     """A model that cannot be used, with a message, a hint on what to do, and the file."""

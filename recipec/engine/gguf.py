@@ -11,7 +11,8 @@ from math import prod
 from pathlib import Path
 from typing import Any
 
-from recipec.engine.errors import MAKE_MODEL_HINT, ModelError
+from recipec.diagnostics import missing_model_hint
+from recipec.engine.errors import ModelError
 
 MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32
@@ -194,7 +195,7 @@ def file_sha256(path: Path) -> str:
 def _file_size(path: Path) -> int:
     if not path.is_file():
         what = "is not a file" if path.exists() else "not found"
-        raise ModelError(f"file {path} {what}", MAKE_MODEL_HINT, path)
+        raise ModelError(f"file {path} {what}", missing_model_hint(str(path)), path)
     return path.stat().st_size
 
 
