@@ -106,6 +106,7 @@ def _mix(program: p.Program, m: p.Mix) -> MixPlan:
         retries=m.retries,
         models=_mix_models(program, m),
         persona_weights=_persona_weights(program, m),
+        degenerate_off=tuple(c for c in p.DEGENERATE_CHECKS if c not in m.degenerate),
     )
 
 

@@ -19,6 +19,9 @@ EXPORT_FORMATS = (
     "dpo",
 )
 JUDGE_SCALE = (1, 5)
+# The degenerate-record checks a mix runs (all, unless its `degenerate` setting lists fewer);
+# the names are the rejection reasons recipec.dataset.degenerate returns.
+DEGENERATE_CHECKS = ("echo", "same_answers", "prompt_copy", "repetition")
 
 
 # ---- conditions ---------------------------------------------------------------------------
@@ -353,6 +356,7 @@ class Mix:
     write_path: str = "out"
     write_format: str = "openai_chat"
     retries: int = 5
+    degenerate: tuple[str, ...] = DEGENERATE_CHECKS
     span: Span = field(default=NO_SPAN, compare=False)
 
 

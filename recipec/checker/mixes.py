@@ -15,7 +15,7 @@ from recipec.checker.context import Context, Invalid
 from recipec.checker.declarations import verbatim
 from recipec.diagnostics import did_you_mean
 
-MIX_SETTINGS = {"total": "500", "retries": "5"}
+MIX_SETTINGS = {"total": "500", "retries": "5", "degenerate": '["echo", "repetition"]'}
 # The most records one mix may hold (and so any take, quota or total): a plan is made job by job
 # in memory, and a count beyond this is a typo, not a dataset for one local teacher.
 MAX_RECORDS = 1_000_000
@@ -32,6 +32,7 @@ def mix(ctx: Context, block: n.Block, prog: dict[str, Any]) -> p.Mix:
     retries = 5
     if "retries" in s:
         retries = _optional(lambda: ctx.integer(s["retries"].value, "retries", 0, 1000)) or 0
+    checks = _optional(_degenerate, ctx, s["degenerate"].value) if "degenerate" in s else None
     _single_statements(ctx, block)
     takes_nodes = [t for t in block.body if isinstance(t, n.Take)]
     if not takes_nodes:
@@ -59,6 +60,7 @@ def mix(ctx: Context, block: n.Block, prog: dict[str, Any]) -> p.Mix:
         tuple(takes),
         tuple(quotas),
         retries=retries,
+        degenerate=p.DEGENERATE_CHECKS if checks is None else checks,
         span=block.span,
         **rules,
     )
@@ -67,6 +69,26 @@ def mix(ctx: Context, block: n.Block, prog: dict[str, Any]) -> p.Mix:
 
 
 T = TypeVar("T")
+
+
+def _degenerate(ctx: Context, value: n.Value) -> tuple[str, ...]:
+    """`degenerate = ["echo", …]`: the degenerate-record checks to run (`[]` runs none)."""
+    known = p.DEGENERATE_CHECKS
+    if not isinstance(value, n.List):
+        raise ctx.fail(
+            "type",
+            "`degenerate` is a list of checks",
+            value.span,
+            "write e.g. degenerate = [" + ", ".join(f'"{c}"' for c in known) + "]",
+        )
+    names = []
+    for item in value.items:
+        name = ctx.string(item, "a degenerate check")
+        if name not in known:
+            hint = did_you_mean(name, known) or f"the checks are {', '.join(known)}"
+            raise ctx.fail("range", f"unknown degenerate check '{name}'", item.span, hint)
+        names.append(name)
+    return tuple(c for c in known if c in names)
 
 
 def _optional(check: Callable[..., T], *args: Any) -> T | None:
