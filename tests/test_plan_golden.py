@@ -127,9 +127,9 @@ def test_retries_draw_other_few_shot_examples() -> None:
 
 def test_degenerate_checks_named_by_the_recipe_reach_the_plan(tmp_path: Path) -> None:
     from recipec import program
-    from recipec.dataset import degenerate
+    from recipec.dataset.degenerate import REASONS
 
-    assert program.DEGENERATE_CHECKS == degenerate.REASONS  # one vocabulary
+    assert program.DEGENERATE_CHECKS == REASONS  # one vocabulary
     text = (ROOT / "recipes" / "counseling.recipe").read_text()
     text = text.replace("  dedupe near 0.85", '  dedupe near 0.85\n  degenerate = ["echo"]')
     recipe = ROOT / "recipes" / "_degenerate.recipe"
