@@ -317,8 +317,19 @@ class Job:
 
     @property
     def fingerprint(self) -> str:
-        """sha256 of the job's canonical JSON: the journal's key for what was generated."""
+        """sha256 of the job's canonical JSON (every attempt's prompt included)."""
         return hashlib.sha256(dumps(self.to_json())).hexdigest()
+
+    def attempt_key(self, attempt: int) -> str:
+        """sha256 of what attempt `attempt` depends on: the job less its other attempts'
+        prompts, plus this attempt's. The journal's key, so raising `retries` (more retry
+        prompts) keeps every generation already made."""
+        base = self.to_json()
+        base.pop("retry_prompts", None)
+        prompt = self.prompt(attempt)
+        return hashlib.sha256(
+            dumps([base, list(prompt.examples), list(prompt.messages)])
+        ).hexdigest()
 
 
 # ---- the plan -----------------------------------------------------------------------------

@@ -163,9 +163,9 @@ class _MixBuild:
         return journal
 
     def _report_stale(self, journal: Journal, outcome: Outcome) -> None:
-        current = set(outcome.fingerprints)
-        stale = sum(1 for kind, _, _, fp in journal.entries if kind == "gen" and fp not in current)
-        if stale and self.limit is None:
+        kept = outcome.keys
+        stale = sum(1 for kind, _, _, key in journal.entries if kind == "gen" and key not in kept)
+        if stale and self.limit is None and outcome.stopped is None:
             self.progress.message(
                 f"{stale} generation(s) in the journal no longer match the recipe "
                 "(changed jobs were regenerated)"

@@ -28,6 +28,7 @@ class Outcome:
     rejections: Counter[str] = field(default_factory=Counter)
     failed: list[str] = field(default_factory=list)  # ids of jobs that found no record
     fingerprints: list[str] = field(default_factory=list)  # of every job folded, in order
+    keys: set[str] = field(default_factory=set)  # journal keys of every attempt folded
     rejected: list[Rejected] = field(default_factory=list)  # up to `sample` per reason
     stopped: str | None = None  # why the fold stopped before the last job, if it did
     sample: int | None = SAMPLE  # None keeps every rejected attempt (preview)
@@ -57,9 +58,8 @@ def accept(
     """Fold `jobs` into `outcome` (which already holds the real rows, remembered by filters).
     Stops early once `max_failures` jobs found no acceptable record."""
     for done, job in enumerate(jobs, start=1):
-        fp = job.fingerprint
-        outcome.fingerprints.append(fp)
-        record = _first_accepted(job, fp, generator, filters, retries, outcome, on_attempt)
+        outcome.fingerprints.append(job.fingerprint)
+        record = _first_accepted(job, generator, filters, retries, outcome, on_attempt)
         if record is None:
             outcome.failed.append(job.id)
         else:
@@ -77,7 +77,6 @@ def accept(
 
 def _first_accepted(
     job: Job,
-    fp: str,
     generator: Generator,
     filters: tuple[Filter, ...],
     retries: int,
@@ -87,7 +86,9 @@ def _first_accepted(
     reasons: list[str] = []
     for number in range(retries + 1):
         reused_before = generator.counts["reused"]
-        attempt = generator.attempt(job, number, fp)
+        key = job.attempt_key(number)
+        outcome.keys.add(key)
+        attempt = generator.attempt(job, number, key)
         c = candidate(job, attempt)
         reason = c if isinstance(c, str) else _rejected_by(c, filters)
         if on_attempt:
