@@ -206,6 +206,11 @@ def test_built_counts_are_exact_after_every_filter(m: dict[str, Any]) -> None:
         manifest = orjson.loads((out / "manifest.json").read_bytes())
         rows = {name: _rows(out, f"{name}.jsonl") for name, _ in m["splits"]}
         provenance = _rows(out, "provenance.jsonl")
+        examples = {e["id"]: e for e in _rows(out, ".recipec/examples.jsonl")}
+    # Provenance joins to the exported row by (split, row): the row holds that record's turns.
+    for p in provenance:
+        exported = rows[p["split"]][p["row"]]
+        assert exported["messages"] == examples[p["id"]]["messages"]
     assert manifest["counts"].get("gen", 0) == m["n"]
     assert manifest["counts"].get("real", 0) == m["real"]
     everything = [r for split in rows.values() for r in split]

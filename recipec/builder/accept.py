@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from recipec.builder.filters import Filter, candidate
+from recipec.builder.filters import CANDIDATE_CHECKS, Filter, candidate
 from recipec.builder.generate import Generator
 from recipec.builder.records import Attempt, Candidate, Record, Rejected, synthetic_record
 from recipec.ir import Job
@@ -95,7 +95,8 @@ def _first_accepted(
             on_attempt(job, attempt, reason, generator.counts["reused"] > reused_before)
         if reason is None:
             assert isinstance(c, Candidate)
-            return synthetic_record(c, tuple(reasons))
+            checks = (*CANDIDATE_CHECKS, *(f.name for f in filters))
+            return synthetic_record(c, tuple(reasons), checks)
         reasons.append(reason)
         outcome.reject(job, attempt, reason)
     return None

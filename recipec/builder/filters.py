@@ -16,8 +16,13 @@ from recipec.builder.records import Attempt, Candidate, Record, to_example
 from recipec.dataset.degenerate import example_turns
 from recipec.ir import Header, Job, MixPlan
 
+# What `candidate` checks before any filter runs: provenance lists these, then the filters'.
+CANDIDATE_CHECKS = ("complete", "json", "schema", "length_bounds")
+
 
 class Filter(Protocol):
+    name: str  # as provenance lists it among the checks a record passed
+
     def check(self, c: Candidate) -> str | None:
         """The rejection reason for `c`, or None to let it through."""
 
@@ -42,6 +47,8 @@ def candidate(job: Job, attempt: Attempt) -> Candidate | str:
 
 
 class ExactDedupe:
+    name = "exact_dedupe"
+
     def __init__(self) -> None:
         self.seen = ds.ExactDeduper()
 
@@ -55,6 +62,7 @@ class ExactDedupe:
 class NearDedupe:
     def __init__(self, threshold: float) -> None:
         self.seen = ds.NearDeduper(threshold)
+        self.name = f"near_dedupe {threshold:g}"
 
     def check(self, c: Candidate) -> str | None:
         return "near_duplicate" if self.seen.find(c.example.text()) else None
@@ -70,6 +78,7 @@ class Leakage:
     def __init__(self, header: Header, source: str, max_overlap: float) -> None:
         fields = [f for r in header.sources[source].rows for f in ds.row_fields(r.id, r.values)]
         self.guard = ds.LeakageGuard(fields, max_overlap)
+        self.name = f"leakage {source} {max_overlap:g}"
 
     def check(self, c: Candidate) -> str | None:
         texts = ds.generated_texts(c.attempt.value)
@@ -100,6 +109,7 @@ class Degenerate:
 
     def __init__(self, off: tuple[str, ...]) -> None:
         self.settings = ds.DegenerateSettings.without(off)
+        self.name = "degenerate " + (",".join(self.settings.enabled()) or "none")
 
     def check(self, c: Candidate) -> str | None:
         prompt = "\n".join(m["content"] for m in c.job.prompt(c.attempt.attempt).messages)
@@ -121,6 +131,7 @@ class JudgeFilter:
             header.models[mix.judge.model],
             generator,
         )
+        self.name = f"judge {mix.judge.model} min {mix.judge.min}"
 
     def check(self, c: Candidate) -> str | None:
         score = self.generator.verdict(c, self.judge, self.model).score

@@ -94,6 +94,7 @@ class Provenance:
     output_tokens: int | None = None
     at_bounds: tuple[str, ...] = ()  # strings exactly at a length bound of the schema
     nearest_real: Json | None = None  # {"id", "overlap"}: the real text it is closest to
+    checks: tuple[str, ...] = ()  # every check the accepted attempt passed, in order
 
     def to_json(self) -> Json:
         row = {
@@ -113,6 +114,7 @@ class Provenance:
                 "output_tokens": self.output_tokens,
                 "at_bounds": list(self.at_bounds),
                 "nearest_real": self.nearest_real,
+                "checks": list(self.checks),
             }
         return row
 
@@ -145,7 +147,9 @@ def real_record(row_id: str, origin: str, values: Json, fmt: Format) -> Record:
     return Record(example, Provenance(row_id, origin, False))
 
 
-def synthetic_record(c: Candidate, rejections: tuple[str, ...]) -> Record:
+def synthetic_record(
+    c: Candidate, rejections: tuple[str, ...], checks: tuple[str, ...] = ()
+) -> Record:
     job = c.job
     provenance = Provenance(
         id=job.id,
@@ -161,6 +165,7 @@ def synthetic_record(c: Candidate, rejections: tuple[str, ...]) -> Record:
         output_tokens=c.attempt.output_tokens,
         at_bounds=tuple(ds.strings_at_bounds(c.attempt.value, job.schema)),
         nearest_real=c.evidence.get("nearest_real"),
+        checks=checks,
     )
     return Record(c.example, provenance)
 

@@ -159,7 +159,13 @@ def outputs(header: Header, mix: MixPlan, outcome: Outcome, run: Run, status: st
     splits = parts.splits
     counts = {name: len(rows) for name, rows in splits.items()}
     manifest = Manifest(header, mix, outcome, run, counts, status, parts.grouped).to_json()
-    provenance = [r.provenance.to_json() for r in outcome.records]
+    # The join key from an exported row to its provenance: the split file and the row's line
+    # in it (0-based). Export formats stay exactly what TRL and `datasets` read.
+    where = {ex.id: (name, i) for name, rows in splits.items() for i, ex in enumerate(rows)}
+    provenance = [
+        r.provenance.to_json() | dict(zip(("split", "row"), where[r.example.id], strict=True))
+        for r in outcome.records
+    ]
     files: Files = {
         f"{name}.jsonl": ds.jsonl_lines(writer.row(ex) for ex in rows)
         for name, rows in splits.items()
