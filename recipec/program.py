@@ -8,16 +8,10 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from recipec.formats import FORMATS
 from recipec.source import NO_SPAN, Span
 
-EXPORT_FORMATS = (
-    "openai_chat",
-    "trl_conversational",
-    "trl_prompt_completion",
-    "sharegpt",
-    "alpaca",
-    "dpo",
-)
+EXPORT_FORMATS = tuple(FORMATS)
 JUDGE_SCALE = (1, 5)
 # The degenerate-record checks a mix runs (all, unless its `degenerate` setting lists fewer);
 # the names are the rejection reasons recipec.dataset.degenerate returns.

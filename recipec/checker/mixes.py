@@ -14,6 +14,7 @@ from recipec.checker.conditions import condition
 from recipec.checker.context import Context, Invalid
 from recipec.checker.declarations import verbatim
 from recipec.diagnostics import did_you_mean
+from recipec.formats import FORMATS
 
 MIX_SETTINGS = {"total": "500", "retries": "5", "degenerate": '["echo", "repetition"]'}
 # The most records one mix may hold (and so any take, quota or total): a plan is made job by job
@@ -21,8 +22,6 @@ MIX_SETTINGS = {"total": "500", "retries": "5", "degenerate": '["echo", "repetit
 MAX_RECORDS = 1_000_000
 SPLIT_NAME = re.compile(r"[A-Za-z0-9_-]+")
 RESERVED_SPLITS = ("provenance", "manifest", "report", "readme")  # files a build writes
-PREFERENCE_ONLY = ("dpo",)
-SINGLE_TURN_ONLY = ("alpaca",)
 
 
 def mix(ctx: Context, block: n.Block, prog: dict[str, Any]) -> p.Mix:
@@ -471,19 +470,20 @@ def _splits(ctx: Context, s: n.Split) -> tuple[tuple[str, float], ...]:
 
 
 def _check_formats(ctx: Context, block: n.Block, mix: p.Mix, prog: dict[str, Any]) -> None:
+    needs = FORMATS[mix.write_format].needs
     for take in mix.takes:
         origin = prog["task"].get(take.origin) or prog["source"].get(take.origin)
         fmt: p.Format | None = origin.format if origin else None
         if fmt is None:
             continue
-        if mix.write_format in PREFERENCE_ONLY and fmt.kind != "preference":
+        if needs == "preference" and fmt.kind != "preference":
             ctx.error(
                 "mix",
                 f"{mix.write_format} needs preference records; "
                 f"'{take.origin}' has {'an' if fmt.kind[0] in 'aeiou' else 'a'} {fmt.kind} format",
                 block.name_span,
             )
-        if mix.write_format in SINGLE_TURN_ONLY and isinstance(origin, p.Task) and origin.turns > 1:
+        if needs == "single_turn" and isinstance(origin, p.Task) and origin.turns > 1:
             ctx.error(
                 "mix",
                 f"{mix.write_format} holds single-turn records; "

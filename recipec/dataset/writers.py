@@ -23,6 +23,7 @@ import orjson
 
 from recipec.atomic import write_atomic
 from recipec.dataset.example import Example, Message, final_answer, prompt_messages
+from recipec.formats import FORMATS, Needs
 
 Row = dict[str, Any]
 JSONL_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
@@ -108,16 +109,22 @@ def _dpo_row(example: Example) -> Row:
     }
 
 
+_REFUSE: dict[Needs, Callable[[Example], str | None]] = {
+    "any": _any,
+    "single_turn": _single_turn,
+    "preference": _preference_only,
+}
+_ENCODE: dict[str, Callable[[Example], Row]] = {
+    "openai_chat": _messages_row,
+    "trl_conversational": _messages_row,
+    "trl_prompt_completion": _prompt_completion_row,
+    "sharegpt": _sharegpt_row,
+    "alpaca": _alpaca_row,
+    "dpo": _dpo_row,
+}
+# One writer per format of recipec.formats; what each refuses follows from what it needs.
 WRITERS: dict[str, Writer] = {
-    writer.name: writer
-    for writer in (
-        Writer("openai_chat", _any, _messages_row),
-        Writer("trl_conversational", _any, _messages_row),
-        Writer("trl_prompt_completion", _any, _prompt_completion_row),
-        Writer("sharegpt", _any, _sharegpt_row),
-        Writer("alpaca", _single_turn, _alpaca_row),
-        Writer("dpo", _preference_only, _dpo_row),
-    )
+    name: Writer(name, _REFUSE[f.needs], _ENCODE[name]) for name, f in FORMATS.items()
 }
 
 
