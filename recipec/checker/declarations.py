@@ -335,8 +335,7 @@ def format_call(
                 f"{v.name}(...) takes role = field arguments, e.g. {required[0]} = message",
                 arg.span,
             )
-            continue
-        if arg.name not in required + optional:
+        elif arg.name not in required + optional:
             ctx.error(
                 "type",
                 f"{v.name}(...) has no role '{arg.name}'",
@@ -344,38 +343,46 @@ def format_call(
                 did_you_mean(arg.name, required + optional),
             )
         elif arg.name == "system":
-            if isinstance(arg.value, n.Str):
-                system = arg.value.value
-                verbatim(ctx, arg.value, "a format's system message")
-            else:
-                ctx.error(
-                    "type",
-                    "system must be a string: the system message of every example",
-                    arg.value.span,
-                )
+            system = _format_system(ctx, arg.value)
         elif isinstance(arg.value, n.Ref) and len(arg.value.parts) == 1:
-            name = arg.value.parts[0]
-            if name in optional_fields:
-                ctx.error(
-                    "type",
-                    f"field '{name}' is optional, but {arg.name} needs a value in every record",
-                    arg.value.span,
-                    f"remove the '?' from '{name}'",
-                )
-            elif name not in field_names:
-                ctx.error(
-                    "undefined-name",
-                    f"no field '{name}' to use as {arg.name}",
-                    arg.value.span,
-                    did_you_mean(name, field_names),
-                )
-            roles.append((arg.name, name))
+            roles.append((arg.name, _role_field(ctx, arg, field_names, optional_fields)))
         else:
             ctx.error("type", f"{arg.name} must name a field", arg.value.span)
     for role in required:
         if role not in dict(roles):
             ctx.error("missing-setting", f"{v.name}(...) needs {role} = FIELD", v.span)
     return p.Format(v.name, tuple(roles), system)
+
+
+def _format_system(ctx: Context, value: n.Value) -> str | None:
+    if isinstance(value, n.Str):
+        verbatim(ctx, value, "a format's system message")
+        return value.value
+    ctx.error("type", "system must be a string: the system message of every example", value.span)
+    return None
+
+
+def _role_field(
+    ctx: Context, arg: n.Keyword, field_names: set[str], optional_fields: frozenset[str]
+) -> str:
+    """The field a format role names (reported if it is optional or does not exist)."""
+    assert isinstance(arg.value, n.Ref)
+    name = arg.value.parts[0]
+    if name in optional_fields:
+        ctx.error(
+            "type",
+            f"field '{name}' is optional, but {arg.name} needs a value in every record",
+            arg.value.span,
+            f"remove the '?' from '{name}'",
+        )
+    elif name not in field_names:
+        ctx.error(
+            "undefined-name",
+            f"no field '{name}' to use as {arg.name}",
+            arg.value.span,
+            did_you_mean(name, field_names),
+        )
+    return name
 
 
 _TEMPLATE_MARKS = ("{{", "{%", "{#")

@@ -347,42 +347,15 @@ def _filters(ctx: Context, block: n.Block, prog: dict[str, Any]) -> dict[str, An
             match stmt:
                 case n.Dedupe():
                     rules["dedupe"] = _dedupe(ctx, stmt)
-                case n.Leakage(source, max_overlap):
-                    if source not in prog["declared"]["source"]:
-                        raise ctx.fail(
-                            "undefined-name",
-                            f"unknown source '{source}'",
-                            stmt.span,
-                            did_you_mean(source, prog["source"]),
-                        )
-                    leakage.append((source, ctx.number(max_overlap, "max_overlap", 0, 1)))
-                case n.Judge(model, rubric, minimum):
-                    if model not in prog["declared"]["model"]:
-                        raise ctx.fail(
-                            "undefined-name",
-                            f"unknown model '{model}'",
-                            stmt.span,
-                            did_you_mean(model, prog["model"]),
-                        )
-                    verbatim(ctx, rubric, "a judge's rubric")
-                    lo, hi = p.JUDGE_SCALE
-                    rules["judge"] = p.JudgeRule(
-                        model, rubric.value, ctx.integer(minimum, "min", lo, hi)
-                    )
+                case n.Leakage():
+                    leakage.append(_leakage(ctx, stmt, prog))
+                case n.Judge():
+                    rules["judge"] = _judge(ctx, stmt, prog)
                 case n.Split():
                     rules["splits"] = _splits(ctx, stmt)
-                case n.Write(path, fmt):
+                case n.Write():
                     rules["written"] = True
-                    if fmt not in p.EXPORT_FORMATS:
-                        raise ctx.fail(
-                            "type",
-                            f"unknown export format '{fmt}'",
-                            stmt.span,
-                            did_you_mean(fmt, p.EXPORT_FORMATS)
-                            or "formats: " + ", ".join(p.EXPORT_FORMATS),
-                        )
-                    _folder_name(ctx, path)
-                    rules["write_path"], rules["write_format"] = path.value, fmt
+                    rules["write_path"], rules["write_format"] = _write(ctx, stmt)
         except Invalid:
             continue
     rules["leakage"] = tuple(leakage)
@@ -393,6 +366,43 @@ def _filters(ctx: Context, block: n.Block, prog: dict[str, Any]) -> dict[str, An
             block.name_span,
         )
     return rules
+
+
+def _leakage(ctx: Context, stmt: n.Leakage, prog: dict[str, Any]) -> tuple[str, float]:
+    if stmt.source not in prog["declared"]["source"]:
+        raise ctx.fail(
+            "undefined-name",
+            f"unknown source '{stmt.source}'",
+            stmt.span,
+            did_you_mean(stmt.source, prog["source"]),
+        )
+    return stmt.source, ctx.number(stmt.max_overlap, "max_overlap", 0, 1)
+
+
+def _judge(ctx: Context, stmt: n.Judge, prog: dict[str, Any]) -> p.JudgeRule:
+    if stmt.model not in prog["declared"]["model"]:
+        raise ctx.fail(
+            "undefined-name",
+            f"unknown model '{stmt.model}'",
+            stmt.span,
+            did_you_mean(stmt.model, prog["model"]),
+        )
+    verbatim(ctx, stmt.rubric, "a judge's rubric")
+    lo, hi = p.JUDGE_SCALE
+    return p.JudgeRule(stmt.model, stmt.rubric.value, ctx.integer(stmt.min, "min", lo, hi))
+
+
+def _write(ctx: Context, stmt: n.Write) -> tuple[str, str]:
+    if stmt.format not in p.EXPORT_FORMATS:
+        raise ctx.fail(
+            "type",
+            f"unknown export format '{stmt.format}'",
+            stmt.span,
+            did_you_mean(stmt.format, p.EXPORT_FORMATS)
+            or "formats: " + ", ".join(p.EXPORT_FORMATS),
+        )
+    _folder_name(ctx, stmt.path)
+    return stmt.path.value, stmt.format
 
 
 def _folder_name(ctx: Context, path: n.Str) -> None:

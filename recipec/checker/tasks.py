@@ -28,17 +28,7 @@ TASK_SETTINGS = {
 
 def task(ctx: Context, block: n.Block, declared: dict[str, Any]) -> p.Task:
     s = ctx.settings(block, TASK_SETTINGS, required=("prompt", "format"))
-    outputs = [stmt for stmt in block.body if isinstance(stmt, n.Output)]
-    if not outputs:
-        ctx.error(
-            "missing-setting",
-            f"task '{block.name}' needs an `output {{ ... }}` block",
-            block.name_span,
-        )
-        raise Invalid(block.name)
-    for extra in outputs[1:]:
-        ctx.error("duplicate-name", "a task has one output block", extra.span)
-    schema = object_schema(ctx, outputs[0].schema)
+    schema = _output(ctx, block)
     fields = tuple(schema["properties"])
     persona = _ref(ctx, s.get("persona"), "persona", declared["persona"])
     model = _model(ctx, block, s.get("model"), declared["model"])
@@ -83,6 +73,21 @@ def task(ctx: Context, block: n.Block, declared: dict[str, Any]) -> p.Task:
         block.span,
         shows_examples,
     )
+
+
+def _output(ctx: Context, block: n.Block) -> dict[str, Any]:
+    """The JSON Schema of the task's one `output { ... }` block."""
+    outputs = [stmt for stmt in block.body if isinstance(stmt, n.Output)]
+    if not outputs:
+        ctx.error(
+            "missing-setting",
+            f"task '{block.name}' needs an `output {{ ... }}` block",
+            block.name_span,
+        )
+        raise Invalid(block.name)
+    for extra in outputs[1:]:
+        ctx.error("duplicate-name", "a task has one output block", extra.span)
+    return object_schema(ctx, outputs[0].schema)
 
 
 def _ref(ctx: Context, a: n.Assign | None, kind: str, declared: dict[str, Any]) -> str | None:
