@@ -68,7 +68,8 @@ def test_no_eval_record_near_duplicates_a_train_record(built: tuple[str, Path]) 
 
 def test_no_exported_string_was_cut_at_its_bound(built: tuple[str, Path]) -> None:
     name, out = built
-    program = recipec.check(recipec.parse(RECIPES[name], allow=(ROOT / "recipes",)))
+    allow = (ROOT / "recipes",)
+    program = recipec.check(recipec.parse(RECIPES[name], allow=allow), allow=allow)
     schema = next(recipec.plan(program).jobs()).schema
     accepted = {
         (row["id"], row["retries"]) for row in _jsonl(out / "provenance.jsonl") if row["synthetic"]
