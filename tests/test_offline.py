@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,47 @@ def test_a_build_succeeds_with_no_network_and_makes_no_socket_call(tmp_path: Pat
     if strace:
         calls = [line for line in trace.read_text().splitlines() if "socket(" in line]
         assert calls == []
+
+
+BUNDLE = os.environ.get("RECIPEC_BUNDLE", "")
+
+
+@pytest.mark.skipif(not BUNDLE, reason="needs RECIPEC_BUNDLE: `make test-bundle` makes one")
+def test_the_bundle_installs_and_builds_with_no_network(tmp_path: Path) -> None:
+    from recipec.doctor import verify_bundle
+
+    bundle = Path(BUNDLE).resolve()
+    assert [f.status for f in verify_bundle(bundle)] == ["ok"]
+    unshare = _unshare()
+    if unshare is None:
+        pytest.skip("unshare is missing or this kernel refuses network namespaces here")
+    with tarfile.open(bundle) as archive:
+        archive.extractall(tmp_path, filter="data")
+    stage, venv = tmp_path / "recipec-bundle", tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["RECIPEC_THREADS"] = os.environ.get("RECIPEC_THREADS", "1")
+
+    def offline(*command: str | Path) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [*unshare, *map(str, command)],
+            cwd=stage,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done
+
+    offline(venv / "bin" / "pip", "install", "--no-index", "--find-links", "wheels", "recipec")
+    doctor = offline(venv / "bin" / "recipec", "doctor", "models", "--bundle", bundle)
+    assert "sha256 matches" in doctor.stdout and "every sha256 matches" in doctor.stdout
+    out = tmp_path / "out"
+    offline(
+        venv / "bin" / "recipec", "build", "recipes/counseling.recipe", "--limit", "2", "--out", out
+    )
+    assert (out / "train.jsonl").is_file()
+    # The build ran the installed copy, not this checkout.
+    where = offline(venv / "bin" / "python", "-c", "import recipec; print(recipec.__file__)")
+    assert where.stdout.startswith(str(venv))
