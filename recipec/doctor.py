@@ -7,6 +7,8 @@ import json
 import os
 import platform
 import shutil
+import signal
+import subprocess
 import sys
 import tarfile
 import time
@@ -88,26 +90,56 @@ def render(checkup: Checkup) -> Iterator[str]:
 
 
 def versions() -> list[Finding]:
-    import llama_cpp
-
     return [
         Finding("python", OK, f"{platform.python_version()} ({sys.executable})"),
         Finding("recipec", OK, f"{recipec.__version__} ({Path(recipec.__file__).parent})"),
-        Finding("llama-cpp-python", OK, llama_cpp.__version__),
-        Finding("llama.cpp", OK, llama_cpp.llama_version().decode()),
     ]
+
+
+# Run in a child process: a llama.cpp built for another CPU dies with SIGILL, which no
+# exception handler here could catch, and a missing libgomp fails the import itself.
+LLAMA_PROBE = """
+import json, llama_cpp
+print(json.dumps({
+    "python": llama_cpp.__version__,
+    "llama": llama_cpp.llama_version().decode(),
+    "system": llama_cpp.llama_print_system_info().decode(),
+    "gpu": bool(llama_cpp.llama_supports_gpu_offload()),
+}))
+"""
+LLAMA_HINT = (
+    "reinstall llama-cpp-python on this machine (`make install`), or from an offline bundle "
+    "made for this CPU and system (docs/offline.md)"
+)
 
 
 def llama_system() -> list[Finding]:
-    import llama_cpp
-
-    info = llama_cpp.llama_print_system_info().decode()
-    gpu = "yes" if llama_cpp.llama_supports_gpu_offload() else "no, CPU only"
+    done = subprocess.run(
+        [sys.executable, "-c", LLAMA_PROBE], capture_output=True, text=True, timeout=120
+    )
+    if done.returncode != 0:
+        return [Finding("llama-cpp-python", PROBLEM, _probe_failure(done), LLAMA_HINT)]
+    facts = json.loads(done.stdout.strip().splitlines()[-1])
+    gpu = "yes" if facts["gpu"] else "no, CPU only"
     return [
-        Finding("llama.cpp system", OK, " ".join(info.split())),
+        Finding("llama-cpp-python", OK, facts["python"]),
+        Finding("llama.cpp", OK, facts["llama"]),
+        Finding("llama.cpp system", OK, " ".join(facts["system"].split())),
         Finding("gpu offload (CUDA/Metal)", OK, gpu),
-        cpu_features(built_for(info), cpu_flags()),
+        cpu_features(built_for(facts["system"]), cpu_flags()),
     ]
+
+
+def _probe_failure(done: subprocess.CompletedProcess[str]) -> str:
+    if done.returncode == -signal.SIGILL:
+        return (
+            "importing it dies with SIGILL (illegal instruction): llama.cpp was compiled for "
+            "CPU features this CPU lacks"
+        )
+    if done.returncode < 0:
+        return f"importing it dies with signal {signal.Signals(-done.returncode).name}"
+    last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+    return f"cannot be imported: {last}"
 
 
 def built_for(system_info: str) -> set[str]:

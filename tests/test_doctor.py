@@ -143,3 +143,27 @@ def test_a_changed_missing_or_incomplete_bundle_is_a_problem(tmp_path: Path) -> 
     assert texts == ["the bundle has no compiled llama-cpp-python wheel"]
     (unreadable,) = verify_bundle(tmp_path / "no-such.tar")
     assert unreadable.status == PROBLEM and "cannot be read" in unreadable.text
+
+
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ("import os, signal\nos.kill(os.getpid(), signal.SIGILL)\n", "dies with SIGILL"),
+        (
+            "raise OSError('libgomp.so.1: cannot open shared object file')\n",
+            "cannot be imported: OSError: libgomp.so.1",
+        ),
+    ],
+)
+def test_a_llama_cpp_that_cannot_run_here_is_a_problem(
+    body: str, words: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A stand-in package first on the child's path, as a wheel built for another CPU or a
+    # machine without libgomp would behave; the doctor itself must survive and say so.
+    (tmp_path / "llama_cpp").mkdir()
+    (tmp_path / "llama_cpp" / "__init__.py").write_text(body)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), str(ROOT)]))
+    result = CliRunner().invoke(main, ["doctor", "--out", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "problem llama-cpp-python: " in result.output and words in result.output
+    assert "hint: reinstall llama-cpp-python" in result.output and "hint: reinstall llama-cpp-python" in result.output
