@@ -166,4 +166,4 @@ def test_a_llama_cpp_that_cannot_run_here_is_a_problem(
     result = CliRunner().invoke(main, ["doctor", "--out", str(tmp_path)])
     assert result.exit_code == 1
     assert "problem llama-cpp-python: " in result.output and words in result.output
-    assert "hint: reinstall llama-cpp-python" in result.output and "hint: reinstall llama-cpp-python" in result.output
+    assert "hint: reinstall llama-cpp-python" in result.output
