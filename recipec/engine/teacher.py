@@ -267,11 +267,19 @@ def _load_teacher(spec: ModelSpec) -> Teacher:
     llm = _load_llama(spec)
     try:
         template = _chat_template(spec, info, llm)
-        probe_logits(llm)
+        _probe(spec, llm)
         return Teacher(spec, info, llm, _tokenizer(llm), template)
     except BaseException:
         llm.close()
         raise
+
+
+def _probe(spec: ModelSpec, llm: llama_cpp.Llama) -> None:
+    try:
+        probe_logits(llm)
+    except ModelError as error:
+        message = f"file {spec.path} failed the check at load: {error.message}"
+        raise ModelError(message, error.hint, spec.path) from None
 
 
 def _load_llama(spec: ModelSpec) -> llama_cpp.Llama:
