@@ -207,12 +207,15 @@ class _Tensor:
     end: int | None
 
 
-def model_info(path: Path, with_hash: bool = False) -> ModelInfo:
-    """Read a GGUF header; ModelError for a missing, foreign, corrupt or truncated file."""
+def model_info(path: Path, with_hash: bool = False, with_weights: bool = False) -> ModelInfo:
+    """Read a GGUF header; ModelError for a missing, foreign, corrupt or truncated file, and
+    with `with_weights` for a tensor holding NaN or infinity (see check_weights)."""
     path = Path(path)
     size = _file_size(path)
     metadata, tensors, data_start = _read_header(path, size)
     _check_tensor_data(path, size, tensors, data_start)
+    if with_weights:
+        _check_weights(path, tensors, data_start)
     return _info(path, size, metadata, tensors, file_sha256(path) if with_hash else None)
 
 
@@ -222,10 +225,10 @@ def check_weights(path: Path) -> None:
     What random damage to a file usually produces; damage that leaves every number finite
     (zeroed or shuffled quantized weights) passes, and only `probe_logits` at load can see it.
     """
-    path = Path(path)
-    size = _file_size(path)
-    _, tensors, data_start = _read_header(path, size)
-    _check_tensor_data(path, size, tensors, data_start)
+    model_info(path, with_weights=True)
+
+
+def _check_weights(path: Path, tensors: list[_Tensor], data_start: int) -> None:
     data = np.memmap(path, dtype=np.uint8, mode="r")
     bad = [t.name for t in tensors if not _finite(data, data_start + t.offset, t)]
     if bad:

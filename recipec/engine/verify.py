@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from recipec.engine.errors import ModelError
-from recipec.engine.gguf import ModelInfo, check_weights, file_sha256, model_info
+from recipec.engine.gguf import ModelInfo, file_sha256, model_info
 from recipec.engine.spec import ModelSpec
 
 HASH_HINT = (
@@ -16,11 +16,9 @@ HASH_HINT = (
 
 
 def verify_model(spec: ModelSpec) -> ModelInfo:
-    """Check the teacher's file without loading it (about 0.25 s for the default teacher)."""
+    """Check the teacher's file without loading it (0.3 to 0.6 s for the default teacher)."""
     try:
-        info = _check_hash(spec, model_info(spec.path))
-        check_weights(spec.path)
-        return info
+        return _check_hash(spec, model_info(spec.path, with_weights=True))
     except ModelError as error:
         raise error.named(spec.name) from None
 
