@@ -14,7 +14,8 @@ from recipec.diagnostics import Diagnostic, RecipeError
 from recipec.source import Source, Span
 from recipec.strings import string_value
 
-GRAMMAR = Path(__file__).resolve().parent.parent / "grammar" / "recipe.lark"
+# recipec/recipe.lark links to grammar/recipe.lark, so that a wheel carries the grammar.
+GRAMMAR = Path(__file__).resolve().parent / "recipe.lark"
 
 
 class _Comments:
