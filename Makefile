@@ -43,7 +43,8 @@ $(WHEELHOUSE)/.llama-$(LLAMA_VERSION):
 # One archive for a machine with no network: see docs/offline.md.
 bundle: install model llama-wheel
 	rm -rf $(BUNDLE_STAGE) && mkdir -p $(BUNDLE_STAGE)/wheels
-	$(BIN)/python -m pip wheel --quiet --find-links $(WHEELHOUSE) --wheel-dir $(BUNDLE_STAGE)/wheels .
+	SOURCE_DATE_EPOCH=315532800 $(BIN)/python -m pip wheel --quiet --find-links $(WHEELHOUSE) \
+		--wheel-dir $(BUNDLE_STAGE)/wheels .
 	$(BIN)/python tools/bundle.py --stage $(BUNDLE_STAGE) --model $(MODEL) --sha256 $(MODEL_SHA256) \
 		--llama-wheels $(WHEELHOUSE) --out $(BUNDLE)
 	$(BIN)/recipec doctor --bundle $(BUNDLE) $(MODEL)
