@@ -51,7 +51,7 @@ bundle: install model llama-wheel
 
 # Installs the bundle into a fresh virtual environment and builds with no network (minutes).
 test-bundle: bundle
-	RECIPEC_BUNDLE=$(BUNDLE) $(BIN)/python -m pytest -q tests/test_offline.py
+	RECIPEC_BUNDLE=$(BUNDLE) $(BIN)/python -m pytest -q tests/test_offline.py -k bundle
 
 model: $(MODEL)
 
