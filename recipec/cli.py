@@ -634,5 +634,29 @@ def init(path: str | None, from_: str, force: bool) -> None:
         )
 
 
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("out"),
+    show_default=True,
+    help="Where builds will write (checked for write access and free space).",
+)
+@click.option(
+    "--bundle",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also verify an offline bundle made by `make bundle`.",
+)
+def doctor(paths: tuple[Path, ...], out: Path, bundle: Path | None) -> None:
+    """Check the install, CPU, models of PATHS (default: ./models) and the output folder."""
+    from recipec.doctor import diagnose, render
+
+    checkup = diagnose(paths or (Path("models"),), out, bundle)
+    for line in render(checkup):
+        click.echo(line)
+    sys.exit(checkup.exit_code)
+
+
 if __name__ == "__main__":
     main(prog_name="recipec")

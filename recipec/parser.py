@@ -24,7 +24,8 @@ from recipec.source import (
 )
 from recipec.strings import string_value
 
-GRAMMAR = Path(__file__).resolve().parent.parent / "grammar" / "recipe.lark"
+# recipec/recipe.lark links to grammar/recipe.lark, so that a wheel carries the grammar.
+GRAMMAR = Path(__file__).resolve().parent / "recipe.lark"
 
 
 class _Comments:

@@ -58,7 +58,7 @@ class Generator:
 
     def _generate(self, job: Job, attempt: int, fp: str) -> Attempt:
         seed = derive_seed(job.seed, "attempt", attempt)
-        with _errors(f"task '{job.task}'"):
+        with _errors(f"task '{job.task}'", job.model):
             messages = list(job.prompt(attempt).messages)
             gen = self.backend.generate(job.model, messages, job.schema, seed, job.sampling)
         return Attempt(
@@ -82,7 +82,7 @@ class Generator:
             return Verdict.from_json(entry)
         seed = derive_seed(c.job.seed, "judge", c.attempt.attempt)
         sampling = Sampling(**{**model.sampling.__dict__, "max_tokens": JUDGE_MAX_TOKENS})
-        with _errors(f"judge '{judge.model}'"):
+        with _errors(f"judge '{judge.model}'", judge.model):
             gen = self.backend.generate(judge.model, messages, judge_schema(judge), seed, sampling)
         value = gen.value if gen.finish == "stop" else None
         score = value["score"] if isinstance(value, dict) else judge.scale[0]
@@ -121,11 +121,12 @@ def judge_messages(c: Candidate, judge: Judge) -> list[dict[str, str]]:
 
 
 @contextmanager
-def _errors(what: str) -> Iterator[None]:
+def _errors(what: str, model: str) -> Iterator[None]:
     """Engine failures mid-build become BuildFailed; the journal keeps what was generated."""
     try:
         yield
     except SchemaError as exc:
         raise BuildFailed(f"{what}: the output schema cannot be enforced: {exc.message}") from None
     except ModelError as exc:
-        raise BuildFailed(exc.message, exc.hint) from None
+        err = exc.named(model)
+        raise BuildFailed(err.message, err.hint) from None
