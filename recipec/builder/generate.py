@@ -31,6 +31,7 @@ class Generator:
         self.backend, self.journal = backend, journal
         self.tokens: Counter[str] = Counter({"prompt": 0, "output": 0})
         self.counts: Counter[str] = Counter({"new": 0, "reused": 0})
+        self.seconds = 0.0  # generation time of every attempt folded, from the journal too
 
     def attempt(self, job: Job, attempt: int, fp: str) -> Attempt:
         entry = self.journal.get("gen", job.id, str(attempt), fp)
@@ -43,11 +44,21 @@ class Generator:
             self.counts["new"] += 1
         self.tokens["prompt"] += result.prompt_tokens
         self.tokens["output"] += result.output_tokens
+        self.seconds += result.seconds
         return result
+
+    def totals(self) -> dict[str, float]:
+        """The whole build's generation effort, resumes included (the journal keeps times)."""
+        return {
+            "seconds": round(self.seconds, 2),
+            "prompt_tokens": self.tokens["prompt"],
+            "output_tokens": self.tokens["output"],
+            "generations": self.counts["new"] + self.counts["reused"],
+        }
 
     def _generate(self, job: Job, attempt: int, fp: str) -> Attempt:
         seed = derive_seed(job.seed, "attempt", attempt)
-        with _errors(f"task '{job.task}'"):
+        with _errors(f"task '{job.task}'", job.model):
             messages = list(job.prompt(attempt).messages)
             gen = self.backend.generate(job.model, messages, job.schema, seed, job.sampling)
         return Attempt(
@@ -71,7 +82,7 @@ class Generator:
             return Verdict.from_json(entry)
         seed = derive_seed(c.job.seed, "judge", c.attempt.attempt)
         sampling = Sampling(**{**model.sampling.__dict__, "max_tokens": JUDGE_MAX_TOKENS})
-        with _errors(f"judge '{judge.model}'"):
+        with _errors(f"judge '{judge.model}'", judge.model):
             gen = self.backend.generate(judge.model, messages, judge_schema(judge), seed, sampling)
         value = gen.value if gen.finish == "stop" else None
         score = value["score"] if isinstance(value, dict) else judge.scale[0]
@@ -110,11 +121,12 @@ def judge_messages(c: Candidate, judge: Judge) -> list[dict[str, str]]:
 
 
 @contextmanager
-def _errors(what: str) -> Iterator[None]:
+def _errors(what: str, model: str) -> Iterator[None]:
     """Engine failures mid-build become BuildFailed; the journal keeps what was generated."""
     try:
         yield
     except SchemaError as exc:
         raise BuildFailed(f"{what}: the output schema cannot be enforced: {exc.message}") from None
     except ModelError as exc:
-        raise BuildFailed(exc.message, exc.hint) from None
+        err = exc.named(model)
+        raise BuildFailed(err.message, err.hint) from None

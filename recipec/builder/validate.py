@@ -19,6 +19,7 @@ class QueryValidator:
     def __init__(self, header: Header, spec: Validator) -> None:
         db = header.databases[spec.database]
         self.spec = spec
+        self.name = f"validate {spec.kind} {spec.database} {spec.field}"
         self.db = open_database(db.engine, db.schema, db.data)
         self.reached: Counter[str] = Counter()
         self.passed: Counter[str] = Counter()

@@ -4,6 +4,7 @@ against the loaded database, with a did-you-mean."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from recipec import nodes as n
@@ -48,11 +49,27 @@ def database(ctx: Context, block: n.Block) -> p.Database:
             raise ctx.fail(
                 "file", f"{key} '{text}' not found (looked at {paths[key]})", s[key].span
             )
+        _confined(ctx, paths[key], s[key].value.span)
     result = p.Database(
         block.name, engine, dialect, str(paths["schema"]), str(paths["data"]), block.span
     )
     loaded(ctx, result, block.name_span)
     return result
+
+
+def _confined(ctx: Context, path: Path, span: Any) -> None:
+    """A database's files are read like a source's: only inside the folders a recipe may read."""
+    if ctx.confinement is None:
+        return
+    for file in [path, *sorted(path.iterdir())] if path.is_dir() else [path]:
+        if not ctx.confinement.allows(file.resolve()):
+            raise ctx.fail(
+                "confined",
+                f"'{file}' is outside the folders this recipe may read",
+                span,
+                "move the database under the recipe's folder, or allow its folder with "
+                "$RECIPEC_ALLOW_DIRS (or --allow-dir)",
+            )
 
 
 def loaded(ctx: Context, db: p.Database, span: Any) -> Database:
