@@ -84,6 +84,11 @@ def _relocate(
         if not node.value or "\n" in node.value:
             continue
         found = Path(os.path.normpath(here / node.value))
+        if found.is_dir() and found != here and found.is_relative_to(here):
+            # A database's data folder: its files are copied (not sub-folders).
+            for file in sorted(f for f in found.iterdir() if f.is_file()):
+                copies.append((file, target.parent / file.relative_to(here)))
+            continue
         if not found.is_file():
             continue
         if found.is_relative_to(here):
