@@ -2,11 +2,12 @@
 
     python bench/bench_scenarios.py RECIPE OUT_DIR
 
-Every attempt the build made is in its journal; this script replays each attempt's verdict
-(truncated, or the validator's first failed gate) per task, and checks that the totals equal
-the build's own counts in manifest.json (the rejected-attempt samples are capped, so they
-cannot be used). Prints a markdown table: attempts, accepted, and for each gate the candidates
-that reached it and passed it.
+Every attempt the build made is in its journal; this script replays each attempt through the
+build's own checks and filters (truncated, degenerate, dedupe, then the validator's gates) per
+task, and checks that the totals equal the build's own counts in manifest.json (the
+rejected-attempt samples are capped, so they cannot be used). "stopped before" counts the
+attempts rejected before the validator. Prints a markdown table: attempts, accepted, and
+for each gate the candidates that reached it and passed it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from collections import Counter
 from pathlib import Path
 
 import recipec
-from recipec.validators import GATES, REASON, open_database, validate
+from recipec.builder.filters import candidate, filters_for
+from recipec.builder.records import Attempt, synthetic_record
+from recipec.validators import GATES, REASON
 
 
 def _lines(path: Path) -> list[dict]:
@@ -25,39 +28,51 @@ def _lines(path: Path) -> list[dict]:
 
 
 def verdicts(recipe: Path, out: Path) -> Counter[tuple[str, str]]:
-    """(task, outcome) counts over every attempt in the journal."""
-    header = recipec.plan(recipec.check(recipec.parse(recipe))).header
-    (mix,) = header.mixes
-    (spec,) = mix.validators
-    d = header.databases[spec.database]
-    db = open_database(d.engine, d.schema, d.data)
+    """(task, outcome) counts over every attempt in the journal, replayed through the build's
+    own checks and filters in plan order (so dedupe sees what was accepted before)."""
+    plan = recipec.plan(recipec.check(recipec.parse(recipe)))
+    (mix,) = plan.header.mixes
+    entries = {
+        (e["job"], e["attempt"]): Attempt.from_json(e)
+        for e in _lines(out / ".recipec" / "journal.jsonl")
+        if e.get("kind") == "gen"
+    }
+    filters = filters_for(plan.header, mix, None)  # type: ignore[arg-type]  # no judge here
     counts: Counter[tuple[str, str]] = Counter()
-    for entry in _lines(out / ".recipec" / "journal.jsonl"):
-        if entry.get("kind") != "gen":
-            continue
-        task = entry["job"].split("/")[1]
-        if entry["finish"] != "stop" or entry["value"] is None:
-            counts[(task, "truncated" if entry["finish"] == "length" else "invalid_json")] += 1
-            continue
-        value = entry["value"]
-        question = value.get(spec.question) if spec.question else None
-        verdict = validate(db, value[spec.field], question)
-        counts[(task, verdict.reason or "passed")] += 1
+    for job in plan.jobs(mix.name):
+        number = 0
+        while (job.id, number) in entries:
+            c = candidate(job, entries[(job.id, number)])
+            reason = (
+                c
+                if isinstance(c, str)
+                else next((r for f in filters if (r := f.check(c)) is not None), None)
+            )
+            counts[(job.task, reason or "passed")] += 1
+            if reason is None:
+                assert not isinstance(c, str)
+                for f in filters:
+                    f.remember(synthetic_record(c, ()))
+                break
+            number += 1
     return counts
 
 
 def table(recipe: Path, out: Path) -> str:
     counts = verdicts(recipe, out)
     manifest = json.loads((out / "manifest.json").read_text())
-    for gate in GATES:
-        replayed = sum(n for (_, r), n in counts.items() if r == REASON[gate])
-        assert replayed == manifest["rejections"].get(REASON[gate], 0), (gate, replayed)
+    replayed = Counter[str]()
+    for (_, reason), n in counts.items():
+        replayed[reason] += n
+    for reason, n in manifest["rejections"].items():
+        assert replayed[reason] == n, (reason, replayed[reason], n)
     accepted = Counter(r["origin"] for r in _lines(out / "provenance.jsonl") if r["synthetic"])
-    rows = ["| task | attempts | truncated | accepted | " + " | ".join(GATES) + " |"]
+    rows = ["| task | attempts | stopped before | accepted | " + " | ".join(GATES) + " |"]
     rows.append("|" + " --- |" * (4 + len(GATES)))
     for task in sorted({t for t, _ in counts}):
         attempts = sum(n for (t, _), n in counts.items() if t == task)
-        cut = counts[(task, "truncated")] + counts[(task, "invalid_json")]
+        gate_reasons = {REASON[g] for g in GATES} | {"passed"}
+        cut = sum(n for (t, r), n in counts.items() if t == task and r not in gate_reasons)
         left, cells = attempts - cut, []
         for gate in GATES:
             failed = counts[(task, REASON[gate])]
