@@ -74,6 +74,11 @@ def test_text_to_sql_builds_and_every_kept_query_returns_rows(tmp_path: Path) ->
     assert all(p["validation"][0]["rows"] > 0 for p in synthetic)
     # The validator turned attempts away on this build (it is not a filter that passes all).
     assert any(k.startswith("query_") for k in manifest["rejections"]), manifest["rejections"]
+    # The yield table per gate: what reached a gate and failed it is the rejection count.
+    (gates,) = manifest["validation"].values()
+    for gate in gates:
+        failed = gate["in"] - gate["passed"]
+        assert failed == manifest["rejections"].get(f"query_{gate['gate']}", 0), gate
 
 
 def test_text_to_cypher_builds_and_every_kept_query_returns_rows(tmp_path: Path) -> None:

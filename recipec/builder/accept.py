@@ -31,6 +31,7 @@ class Outcome:
     keys: set[str] = field(default_factory=set)  # journal keys of every attempt folded
     rejected: list[Rejected] = field(default_factory=list)  # up to `sample` per reason
     stopped: str | None = None  # why the fold stopped before the last job, if it did
+    gates: dict[str, list[dict[str, object]]] = field(default_factory=dict)  # validator yields
     sample: int | None = SAMPLE  # None keeps every rejected attempt (preview)
 
     def reject(self, job: Job, attempt: Attempt, reason: str) -> None:
@@ -72,6 +73,10 @@ def accept(
                 f"acceptable record in {retries + 1} attempts"
             )
             break
+    for f in filters:
+        yields = getattr(f, "yields", None)
+        if yields is not None:
+            outcome.gates[f.name] = yields()
     return outcome
 
 

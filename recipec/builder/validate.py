@@ -43,6 +43,20 @@ class QueryValidator:
     def remember(self, record: Record) -> None:
         pass
 
+    def yields(self) -> list[dict[str, Any]]:
+        """Per gate: candidates that reached it, passed it, and the share (the report's table)."""
+        return [
+            {
+                "gate": gate,
+                "in": self.reached[gate],
+                "passed": self.passed[gate],
+                "yield": round(self.passed[gate] / self.reached[gate], 3)
+                if self.reached[gate]
+                else None,
+            }
+            for gate in self.spec.gates
+        ]
+
 
 def gate_yield(
     gates: tuple[str, ...], checked: int, rejections: Mapping[str, int]

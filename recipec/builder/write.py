@@ -82,6 +82,7 @@ class Manifest:
             "persona_weights": mix.persona_weights,
             "teacher_params": _model_sizes(h),
             "totals": run.totals,
+            "validation": outcome.gates,
         }
 
 

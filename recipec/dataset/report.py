@@ -192,6 +192,7 @@ def build_sections(
         _origins(manifest),
         _personas(manifest, provenance),
         _quotas(manifest),
+        _validation(manifest),
         _splits(splits),
         _strata(splits),
         _judge(provenance),
@@ -487,6 +488,23 @@ def _quotas(manifest: Mapping[str, Any]) -> Section:
     headers = ("quota", "origin", "where", "rule", "wanted", "delivered", "met")
     rows = tuple(_quota_row(quota) for quota in quotas if isinstance(quota, Mapping))
     return Section("Quotas", (Table(headers, rows),))
+
+
+def _validation(manifest: Mapping[str, Any]) -> Section:
+    """Per query validator, the yield of each gate: candidates in, passed, share."""
+    validators = manifest.get("validation")
+    title = "Query validation: yield per gate"
+    if not isinstance(validators, Mapping) or not validators:
+        return Section(title, ("no validator in this mix",))
+    headers = ("validator", "gate", "in", "passed", "yield")
+    rows = tuple(
+        (name, show(g.get("gate")), show(g.get("in")), show(g.get("passed")), show(g.get("yield")))
+        for name, gates in sorted(validators.items())
+        if isinstance(gates, list)
+        for g in gates
+        if isinstance(g, Mapping)
+    )
+    return Section(title, (Table(headers, rows),))
 
 
 def _quota_row(quota: Mapping[str, Any]) -> tuple[str, ...]:
