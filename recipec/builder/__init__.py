@@ -108,7 +108,7 @@ class _MixBuild:
             generator = Generator(self.backend, journal)
             filters = filters_for(header, mix, generator)
             outcome = _with_real_rows(header, mix, filters)
-            jobs = self._jobs()
+            jobs = generator.prefetch(self._jobs())
             progress = self._progress(total, started, generator)
             accept(jobs, generator, filters, mix.retries, outcome, progress, self.max_failures)
         finally:

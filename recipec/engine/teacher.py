@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -182,8 +182,11 @@ class Teacher:
         """Decode one value; the same inputs give the same text whatever ran before."""
         return self.generate_many([Request(messages, schema, seed, sampling)])[0]
 
-    def generate_many(self, requests: Sequence[Request]) -> list[Generation]:
+    def generate_many(
+        self, requests: Sequence[Request], done: Callable[[int, Generation], None] | None = None
+    ) -> list[Generation]:
         """Decode several values together, in order; each the same as `generate` would give.
+        `done(index, generation)` is called as each finishes (to journal it at once).
 
         Continuous batching: up to `parallel` jobs share each forward pass, one KV stream each;
         a finished job frees its stream for the next. A job's prompt is prefilled alone, in
@@ -203,7 +206,9 @@ class Teacher:
                 pending[seq] = feed
             for seq in [s for s, (_, job, _) in active.items() if job.done]:
                 index, job, began = active.pop(seq)
-                results[index] = job.result(time.perf_counter() - began)
+                results[index] = result = job.result(time.perf_counter() - began)
+                if done is not None:
+                    done(index, result)
             feeds = [(seq, pending[seq]) for seq in sorted(active)]
             if feeds:
                 for (seq, _), logits in zip(feeds, self._step(streams, feeds), strict=True):

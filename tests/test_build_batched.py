@@ -1,0 +1,68 @@
+"""A build whose generations are batched ahead gives the bytes of one generating one at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import recipec
+from recipec.builder import LlamaBackend
+from recipec.builder.generate import Generator
+from recipec.engine import Sampling
+from recipec.engine.teacher import Generation
+
+ROOT = Path(__file__).parent.parent
+TINY = ROOT / "tests" / "cases" / "build" / "tiny.recipe"
+OUTPUTS = ("train.jsonl", "eval.jsonl", "provenance.jsonl")
+
+pytestmark = pytest.mark.model
+
+
+class OneAtATime:
+    """LlamaBackend without `generate_many`: the build generates each attempt when the fold
+    asks for it, the way it did before batching."""
+
+    def __init__(self, inner: LlamaBackend) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    def prepare(self, models: Iterable[str]) -> None:
+        self.inner.prepare(models)
+
+    def generate(
+        self, model: str, messages: Any, schema: dict[str, Any], seed: int, sampling: Sampling
+    ) -> Generation:
+        self.calls += 1
+        return self.inner.generate(model, messages, schema, seed, sampling)
+
+    def versions(self) -> dict[str, str]:
+        return self.inner.versions()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_batched_build_equals_one_at_a_time(
+    tmp_path: Path, teacher_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    plan = recipec.plan(recipec.check(recipec.parse(TINY.relative_to(ROOT))))
+    batches: list[int] = []
+    real = Generator._generate_ahead
+
+    def spy(self: Generator, jobs: list[Any]) -> None:
+        batches.append(len(jobs))
+        real(self, jobs)
+
+    monkeypatch.setattr(Generator, "_generate_ahead", spy)
+    recipec.build(plan, tmp_path / "batched")
+    assert max(batches) > 1  # generations really went ahead in a batch
+    single = OneAtATime(LlamaBackend(plan.header.models))
+    recipec.build(plan, tmp_path / "single", backend=single)
+    assert single.calls > 0
+    for name in OUTPUTS:
+        batched = (tmp_path / "batched" / name).read_bytes()
+        assert batched == (tmp_path / "single" / name).read_bytes(), name
