@@ -11,6 +11,7 @@ model that a sequence's logits do not depend on its neighbours (a KV stream per 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -82,9 +83,11 @@ class Streams:
         self.held = [Held() for _ in range(n_seq)]
         self.length = [0] * n_seq
         self.evaluated = 0  # prompt tokens computed (not served from the cache), for benchmarks
+        self.prefill_seconds = 0.0  # time in prefill passes, for benchmarks
 
     def prefill(self, seq: int, tokens: Sequence[int], bounds: Sequence[int]) -> Logits:
         """Put a prompt in sequence `seq`, reusing its cached prefix; the last position's logits."""
+        started = time.perf_counter()
         keep = self.held[seq].reusable(tokens, bounds)
         llama_cpp.llama_memory_seq_rm(self._memory, seq, keep, -1)
         begin, last = keep, len(tokens) - 1  # keep < len(tokens): the last chunk is computed
@@ -94,6 +97,7 @@ class Streams:
         self.evaluated += len(tokens) - keep
         self.held[seq] = Held(tuple(tokens), tuple(bounds))
         self.length[seq] = len(tokens)
+        self.prefill_seconds += time.perf_counter() - started
         return self.logits(last - begin)
 
     def step(self, feeds: Sequence[tuple[int, Sequence[int]]]) -> list[Logits]:

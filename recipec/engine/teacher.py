@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -175,6 +176,8 @@ class Teacher:
         self._n_vocab = llm.n_vocab()
         self._grammars = Grammars(tokenizer)
         self._streams: Streams | None = None
+        # Jobs decoded together (a performance setting only: the bytes do not depend on it).
+        self.parallel = choose_parallel(spec)
 
     def generate(
         self, messages: Messages, schema: dict[str, Any], seed: int, sampling: Sampling
@@ -284,13 +287,10 @@ class Teacher:
                 marks.append(len(head))
         return chunk_bounds(len(tokens), marks)
 
-    @property
-    def parallel(self) -> int:
-        """How many jobs decode together: CPU_PARALLEL on a CPU; one where layers are offloaded,
-        since GPU kernels change with the batch shape and bytes must not depend on neighbours."""
-        return CPU_PARALLEL if self.spec.gpu_layers == 0 else 1
-
     def _open_streams(self) -> Streams:
+        if self._streams is not None and self._streams.n_seq != self.parallel:
+            self._streams.close()
+            self._streams = None
         if self._streams is None:
             threads = self.spec.threads or default_threads()
             self._streams = Streams(
@@ -345,6 +345,16 @@ class Teacher:
                 "lower `context` or `batch`, or check the machine has free memory",
                 self.spec.path,
             ) from None
+
+
+def choose_parallel(spec: ModelSpec) -> int:
+    """How many jobs decode together: CPU_PARALLEL on a CPU; one where layers are offloaded,
+    since GPU kernels change with the batch shape and a job's bytes must not depend on what
+    shares its pass (not measured here: no GPU was at hand). RECIPEC_PARALLEL overrides."""
+    configured = os.environ.get("RECIPEC_PARALLEL", "").strip()
+    if configured:
+        return max(1, int(configured))
+    return CPU_PARALLEL if spec.gpu_layers == 0 else 1
 
 
 def load_teacher(spec: ModelSpec) -> Teacher:
