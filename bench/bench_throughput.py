@@ -37,7 +37,7 @@ from recipec.engine.teacher import Generation, Request, Teacher  # noqa: E402
 RECIPE = ROOT / "recipes" / "counseling.recipe"
 RESULTS = ROOT / "bench" / "results" / "throughput.json"
 BEFORE = "2f2d053"  # the last commit that decoded one job at a time from an empty cache
-RAW_STEPS = 48
+RAW_STEPS = 96  # about the mean output length of a demo record
 
 
 def demo_requests(n: int, round_: int) -> list[Request]:
@@ -66,6 +66,7 @@ def load_before(spec: ModelSpec) -> Any:
     module_spec = importlib.util.spec_from_file_location("teacher_before", path)
     assert module_spec and module_spec.loader
     module = importlib.util.module_from_spec(module_spec)
+    sys.modules["teacher_before"] = module
     module_spec.loader.exec_module(module)
     return module.load_teacher(spec)
 

@@ -69,6 +69,13 @@ def main() -> None:
     split8 = one.logits(len(p) - 8 - 1).copy()
     compare("prompt in one batch vs split after 8 tokens", whole, split8)
 
+    two = Streams(model, 1, 512, 2, 512, vocab)
+    compare("prompt on 1 thread vs on 2 threads", whole, two.prefill(0, p, (len(p),)).copy())
+    two.close()
+    small = Streams(model, 1, 512, threads, 32, vocab)
+    compare("prompt in one ubatch vs in ubatches of 32", whole, small.prefill(0, p, (len(p),)))
+    small.close()
+
     # reuse: another prompt with the same system prefix first, some steps, then p again
     q = prompts[1]
     logits = one.prefill(0, q, chunk_bounds(len(q)))
@@ -85,8 +92,27 @@ def main() -> None:
         together = decode_together(streams(len(prompts), unified), prompts)
         kv = "one shared KV pool" if unified else "a KV stream per sequence"
         for i, (a, b) in enumerate(zip(alone, together, strict=True)):
-            compare(f"seq {i}: 6 steps alone vs in a batch of {len(prompts)}, {kv}", a, b)
+            compare(f"seq {i}: first step alone vs in a batch of {len(prompts)}, {kv}", a[0], b[0])
+            compare(f"seq {i}: 6 greedy steps alone vs in a batch, {kv}", a, b)
+    uneven(streams, prompts)
     teacher.close()
+
+
+def uneven(make: object, prompts: Sequence[list[int]]) -> None:
+    """Three tokens for sequence 0 beside one for sequence 1 in a single llama_batch (llama.cpp
+    then splits it into equal ubatches) vs the three alone; Streams.step avoids the former."""
+    feed = [300, 301, 302]
+    s = make(2)  # type: ignore[operator]
+    for i in (0, 1):
+        s.prefill(i, prompts[i], chunk_bounds(len(prompts[i])))
+    s._run(s._rows(0, feed) + s._rows(1, [5]))
+    mixed = s.logits(2).copy()
+    s.close()
+    s = make(2)  # type: ignore[operator]
+    s.prefill(0, prompts[0], chunk_bounds(len(prompts[0])))
+    alone = s.step([(0, feed)])[0]
+    s.close()
+    compare("3 tokens alone vs beside another sequence's 1 in one batch", alone, mixed)
 
 
 def decode_alone(make: object, prompts: Sequence[list[int]]) -> list[np.ndarray]:

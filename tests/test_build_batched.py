@@ -49,6 +49,7 @@ def test_batched_build_equals_one_at_a_time(
     tmp_path: Path, teacher_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("RECIPEC_PARALLEL", "3")  # batch even on one thread
     plan = recipec.plan(recipec.check(recipec.parse(TINY.relative_to(ROOT))))
     batches: list[int] = []
     real = Generator._generate_ahead

@@ -38,8 +38,10 @@ BUILTIN_TEMPLATES = {"chatml": CHATML}
 
 Messages = list[dict[str, str]]
 
-# Sequences decoded together on a CPU: one forward pass per step serves them all, and a
-# sequence's logits do not depend on its neighbours (a KV stream each; see engine/batch.py).
+# Sequences decoded together on a CPU with two threads or more: one forward pass per step serves
+# them all, and a sequence's logits do not depend on its neighbours (a KV stream each; see
+# engine/batch.py). On one thread a pass's cost grows with its rows and batching did not pay
+# (docs/performance.md), so there it is one job at a time.
 CPU_PARALLEL = 4
 
 
@@ -348,13 +350,15 @@ class Teacher:
 
 
 def choose_parallel(spec: ModelSpec) -> int:
-    """How many jobs decode together: CPU_PARALLEL on a CPU; one where layers are offloaded,
-    since GPU kernels change with the batch shape and a job's bytes must not depend on what
-    shares its pass (not measured here: no GPU was at hand). RECIPEC_PARALLEL overrides."""
+    """How many jobs decode together: 1 on one CPU thread (measured: batching does not pay
+    there); CPU_PARALLEL on more threads; 1 where layers are offloaded, since GPU kernels
+    change with the batch shape and a job's bytes must not depend on what shares its pass (not
+    measured here: no GPU was at hand). RECIPEC_PARALLEL overrides: the bytes do not change."""
     configured = os.environ.get("RECIPEC_PARALLEL", "").strip()
     if configured:
         return max(1, int(configured))
-    return CPU_PARALLEL if spec.gpu_layers == 0 else 1
+    threads = spec.threads or default_threads()
+    return CPU_PARALLEL if spec.gpu_layers == 0 and threads > 1 else 1
 
 
 def load_teacher(spec: ModelSpec) -> Teacher:
