@@ -72,7 +72,7 @@ def main() -> None:
     two = Streams(model, 1, 512, 2, 512, vocab)
     compare("prompt on 1 thread vs on 2 threads", whole, two.prefill(0, p, (len(p),)).copy())
     two.close()
-    small = Streams(model, 1, 512, threads, 32, vocab)
+    small = Streams(model, 1, 512, threads, 512, vocab, ubatch=32)
     compare("prompt in one ubatch vs in ubatches of 32", whole, small.prefill(0, p, (len(p),)))
     small.close()
 
@@ -102,6 +102,7 @@ def uneven(make: object, prompts: Sequence[list[int]]) -> None:
     """Three tokens for sequence 0 beside one for sequence 1 in a single llama_batch (llama.cpp
     then splits it into equal ubatches) vs the three alone; Streams.step avoids the former."""
     feed = [300, 301, 302]
+    prompts = [prompts[0] + prompts[0][1:], prompts[1]]  # past 256 cells, where it shows
     s = make(2)  # type: ignore[operator]
     for i in (0, 1):
         s.prefill(i, prompts[i], chunk_bounds(len(prompts[i])))

@@ -29,7 +29,7 @@ USERS = [
     "A student who failed a chemistry exam and is worried about losing a scholarship.",
     "Someone who cannot sleep.",
     "A student whose roommate is very loud every night, plays music until three in the morning "
-    "and never cleans the kitchen; they have tried talking to the roommate twice already. " * 4,
+    "and never cleans the kitchen; they have tried talking to the roommate twice already. " * 8,
     "A student who wants to change majors.",
 ]
 SCHEMA = {

@@ -61,10 +61,13 @@ class Streams:
         n_batch: int,
         n_vocab: int,
         unified: bool = False,
+        ubatch: int | None = None,
     ) -> None:
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = n_ctx * n_seq
         params.n_batch = params.n_ubatch = max(n_batch, CHUNK, n_seq)
+        if ubatch is not None:  # the probe's: a physical batch smaller than the logical one
+            params.n_ubatch = ubatch
         params.n_seq_max = n_seq
         params.n_threads = params.n_threads_batch = threads
         params.kv_unified = unified or n_seq == 1  # else a stream per sequence
