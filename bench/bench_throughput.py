@@ -40,8 +40,18 @@ BEFORE = "2f2d053"  # the last commit that decoded one job at a time from an emp
 RAW_STEPS = 96  # about the mean output length of a demo record
 
 
-def demo_requests(n: int, round_: int) -> list[Request]:
-    """The demo mix's prompts (each job's own and its retry prompts), seeds varied per round."""
+EXAMPLES = "\n\nExamples of real records:\n"
+ANSWER = "\n\nAnswer with"
+SETS = 2  # example sets in the shared-first pool
+
+
+def demo_requests(n: int, round_: int, layout: str = "demo") -> list[Request]:
+    """The demo mix's prompts (each job's own and its retry prompts), seeds varied per round.
+
+    layout "shared-first" SIMULATES what the planner could do (it does not today): the few-shot
+    block and the answer instruction first, the persona last, and the examples drawn from a
+    pool of SETS example sets with jobs grouped by set, so consecutive jobs share a prefix.
+    """
     plan = recipec.plan(recipec.check(recipec.parse(RECIPE.relative_to(ROOT))))
     out: list[Request] = []
     for job in plan.jobs("train"):
@@ -50,7 +60,25 @@ def demo_requests(n: int, round_: int) -> list[Request]:
             out.append(Request(messages, job.schema, 1000 * round_ + len(out), job.sampling))
     # interleave so that consecutive requests come from different jobs, as a build meets them
     out.sort(key=lambda r: (r.seed % 6, r.seed))
-    return out[:n]
+    out = out[:n]
+    if layout == "shared-first":
+        pool = [_parts(r.messages[-1]["content"])[1] for r in out[:SETS]]
+        out = [_shared_first(r, pool[i % SETS]) for i, r in enumerate(out)]
+        out.sort(key=lambda r: (r.messages[-1]["content"], r.seed))
+    return out
+
+
+def _parts(user: str) -> tuple[str, str, str]:
+    persona, rest = user.split(EXAMPLES)
+    examples, answer = rest.split(ANSWER)
+    return persona, examples, ANSWER.strip() + answer
+
+
+def _shared_first(r: Request, examples: str) -> Request:
+    persona, _, answer = _parts(r.messages[-1]["content"])
+    user = f"{EXAMPLES.strip()}\n{examples}\n\n{answer}\n\n{persona}"
+    messages = [*r.messages[:-1], {"role": "user", "content": user}]
+    return Request(messages, r.schema, r.seed, r.sampling)
 
 
 def load_before(spec: ModelSpec) -> Any:
@@ -141,6 +169,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--parallel", default="1,2,4")
+    parser.add_argument("--layout", choices=["demo", "shared-first"], default="demo")
     args = parser.parse_args()
     widths = [int(x) for x in args.parallel.split(",")]
     os.chdir(ROOT)
@@ -150,7 +179,7 @@ def main() -> None:
     names = ["before", *(f"after B={b}" for b in widths)]
     rounds: list[dict[str, dict[str, float]]] = []
     for r in range(args.rounds):
-        requests = demo_requests(args.jobs, r)
+        requests = demo_requests(args.jobs, r, args.layout)
         runs = {"before": before_run(old, requests)}
         runs |= {f"after B={b}": after_run(teacher, b, requests) for b in widths}
         order = names[r % len(names) :] + names[: r % len(names)]
@@ -212,7 +241,8 @@ def report(
     identical = all(r["identical_after"]["all"] for r in rounds)
     print(f"every 'after' contender gave identical texts in every round: {identical}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
+    results = RESULTS if args.layout == "demo" else RESULTS.with_stem(f"throughput-{args.layout}")
+    results.write_text(
         json.dumps(
             {
                 "model": "SmolLM2-135M-Instruct.Q4_1.gguf",
@@ -221,6 +251,7 @@ def report(
                 "loadavg_at_end": os.getloadavg(),
                 "llama_cpp_python": llama_cpp.__version__,
                 "jobs": args.jobs,
+                "layout": args.layout,
                 "rounds": rounds,
                 "medians": summary,
                 "identical_after": identical,
@@ -230,7 +261,7 @@ def report(
         )
         + "\n"
     )
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    print(f"wrote {results.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
