@@ -282,7 +282,9 @@ def test_a_hopeless_build_stops_early_and_leaves_a_report(tmp_path: Path) -> Non
 
 def test_allow_short_writes_what_was_accepted(tmp_path: Path) -> None:
     plan = recipec.plan(recipec.check(recipec.parse(_hopeless(tmp_path, 4))))
-    recipec.build(plan, tmp_path / "out", log=_Quiet(), backend=ScriptedBackend(), allow_short=True)
+    recipec.build(
+        plan, tmp_path / "out", log=_Quiet(), backend=ScriptedBackend(), allow_short=True
+    )
     manifest = orjson.loads((tmp_path / "out" / "manifest.json").read_bytes())
     assert manifest["status"] == "short" and manifest["failed_jobs"] == 4
     assert manifest["counts"] == {"real": 2}
