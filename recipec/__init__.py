@@ -13,6 +13,7 @@ The pipeline at a glance (each step's output is the next one's input):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,8 +47,8 @@ __all__ = [
 ]
 
 
-def parse(path: Path | str, display: str | None = None):
-    return load(Path(path), display)
+def parse(path: Path | str, display: str | None = None, allow: Iterable[Path | str] = ()):
+    return load(Path(path), display, allow)
 
 
 def format_recipe(text: str, name: str = "<recipe>") -> str:

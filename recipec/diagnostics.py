@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from recipec.source import NO_SPAN, Span
 
@@ -25,6 +27,11 @@ CODES: dict[str, str] = {
     "mix": "a mix cannot be satisfied as written",
     "persona": "a persona's attributes cannot be sampled as written",
     "include": "an included recipe cannot be loaded",
+    "nesting": "an expression is nested too deeply to compile",
+    "limit": "a count or size is above the documented maximum",
+    "confined": "a file lies outside the folders a recipe may read, or is not a regular file",
+    "reserved-name": "a name collides with a file recipec writes",
+    "literal-template": "template syntax in text that is written verbatim, never rendered",
 }
 
 
@@ -59,16 +66,44 @@ class RecipeError(Exception):
         super().__init__("\n".join(d.message for d in self.diagnostics))
 
 
-def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
-    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+DEFAULT_TEACHER_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"  # what `make model` fetches
+
+
+def missing_model_hint(path: str) -> str:
+    """What to do about a model file that is not there: only the default teacher is fetched by
+    `make model`; a GGUF of the user's own has to be found or put in place."""
+    if Path(path).name == DEFAULT_TEACHER_FILE:
+        return "this is the default teacher: `make model` fetches it into models/"
+    return (
+        "check the path (it is looked up beside the recipe, in the current folder, then in "
+        "models/), or put the file there; `recipec models FILE` prints the sha256 to write"
+    )
+
+
+def did_you_mean(name: str, candidates: Iterable[str], cutoff: float = 0.6) -> str | None:
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=cutoff)
     return f"did you mean '{close[0]}'?" if close else None
 
 
-def render(diag: Diagnostic, lines: dict[str, list[str]]) -> str:
-    """gcc/mypy form: `file:line:col: error: message  [code]`, the line, a caret span, a hint."""
+Style = Callable[[str, str], str]
+
+
+def plain(text: str, role: str) -> str:
+    """The style that adds nothing: the renderer's output is then the plain gcc/mypy form."""
+    return text
+
+
+def render(diag: Diagnostic, lines: dict[str, list[str]], style: Style = plain) -> str:
+    """gcc/mypy form: `file:line:col: error: message  [code]`, the line, a caret span, a hint.
+    `style(text, role)` may colour a piece (roles: location, severity, code, caret, hint); with
+    the default style the text is exactly the plain form."""
     span = diag.span
-    where = f"{span.file}:{span.line}:{span.col}: " if span.line else f"{span.file}: "
-    out = [f"{where}{diag.severity}: {diag.message}  [{diag.code}]"]
+    where = f"{span.file}:{span.line}:{span.col}:" if span.line else f"{span.file}:"
+    head = (
+        f"{style(where, 'location')} {style(diag.severity + ':', diag.severity)} {diag.message}"
+        f"  {style(f'[{diag.code}]', 'code')}"
+    )
+    out = [head]
     text = lines.get(span.file, [])
     if 0 < span.line <= len(text):
         source_line = text[span.line - 1].rstrip("\n").expandtabs(1)
@@ -78,7 +113,46 @@ def render(diag: Diagnostic, lines: dict[str, list[str]]) -> str:
             if span.end_line == span.line
             else len(source_line) - span.col + 1
         )
-        out.append("    " + " " * (span.col - 1) + "^" + "~" * max(0, width - 1))
+        caret = "^" + "~" * max(0, width - 1)
+        out.append("    " + " " * (span.col - 1) + style(caret, "caret"))
     if diag.hint:
-        out.append(f"    hint: {diag.hint}")
+        out.append(f"    {style('hint:', 'hint')} {diag.hint}")
     return "\n".join(out)
+
+
+def as_json(diag: Diagnostic) -> dict[str, Any]:
+    """One diagnostic as the object `recipec check --output-format json` lists."""
+    span = diag.span
+    return {
+        "file": span.file,
+        "line": span.line or None,
+        "col": span.col or None,
+        "end_line": span.end_line or None,
+        "end_col": span.end_col or None,
+        "code": diag.code,
+        "severity": diag.severity,
+        "message": diag.message,
+        "hint": diag.hint,
+    }
+
+
+def as_github(diag: Diagnostic) -> str:
+    """A GitHub Actions workflow command, which the Actions UI shows on the file's line."""
+    span = diag.span
+    props = [f"file={_gh_property(span.file)}"]
+    if span.line:
+        props += [f"line={span.line}", f"col={span.col}"]
+        if span.end_line:
+            props += [f"endLine={span.end_line}", f"endColumn={span.end_col}"]
+    props.append(f"title={_gh_property(f'recipec [{diag.code}]')}")
+    message = diag.message + (f"\nhint: {diag.hint}" if diag.hint else "")
+    kind = "warning" if diag.severity == "warning" else "error"
+    return f"::{kind} {','.join(props)}::{_gh_data(message)}"
+
+
+def _gh_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _gh_property(text: str) -> str:
+    return _gh_data(text).replace(":", "%3A").replace(",", "%2C")

@@ -14,9 +14,11 @@ WIDTH = 100
 def format_module(module: n.Module) -> str:
     printer = _Printer(module.comments)
     for index, item in enumerate(module.items):
-        printer.leading(item.span.line, "", top=True)
-        if index > 0:
+        # The blank line between items goes where the source had one; with none, it goes before
+        # the comments, so that a comment stays attached to the item it documents (as black does).
+        if index > 0 and not printer.gap_before(item.span.line):
             printer.blank()
+        printer.leading(item.span.line, "", top=True)
         if isinstance(item, n.Include):
             printer.emit(f"include {value(item.path)}", item.span.end_line)
         else:
@@ -47,6 +49,14 @@ class _Printer:
             self.next += 1
         if top and self.out and self.out[-1] != "" and line > self.last_line + 1:
             self.blank()
+
+    def gap_before(self, line: int) -> bool:
+        """Whether the comments before source line `line` follow the last thing emitted without
+        a blank line and have one further down, so that `leading` keeps the blank where it was."""
+        lines = [c.span.line for c in self.comments[self.next :] if c.span.line < line]
+        if not lines or lines[0] != self.last_line + 1:
+            return False
+        return any(b > a + 1 for a, b in zip([*lines], [*lines[1:], line], strict=True))
 
     def trailing(self, line: int) -> None:
         while self.next < len(self.comments) and self.comments[self.next].span.line == line:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import IO, Any
@@ -39,14 +39,7 @@ def derive_seed(*parts: object) -> int:
 
 
 def sampling_to_json(s: Sampling) -> Json:
-    return {
-        "temperature": s.temperature,
-        "top_p": s.top_p,
-        "top_k": s.top_k,
-        "min_p": s.min_p,
-        "repeat_penalty": s.repeat_penalty,
-        "max_tokens": s.max_tokens,
-    }
+    return asdict(s)
 
 
 @dataclass(frozen=True)
@@ -180,11 +173,16 @@ class MixPlan:
     write_format: str
     retries: int
     models: tuple[str, ...] = ()  # every model the mix's build may call (teachers, judge)
+    # task -> attribute -> value -> weight, for `choice` attributes: the report compares draws
+    persona_weights: Json = field(default_factory=dict, hash=False)
+    degenerate_off: tuple[str, ...] = ()  # degenerate-record checks the recipe switched off
 
     def to_json(self) -> Json:
         return {
             "name": self.name,
             "models": list(self.models),
+            "persona_weights": self.persona_weights,
+            "degenerate_off": list(self.degenerate_off),
             "total": self.total,
             # Pairs, not objects: take order is meaningful and JSON keys are written sorted.
             "targets": [list(t) for t in self.targets],
@@ -229,6 +227,8 @@ class MixPlan:
             d["write"]["format"],
             d["retries"],
             tuple(d["models"]),
+            d["persona_weights"],
+            tuple(d["degenerate_off"]),
         )
 
 
@@ -317,8 +317,19 @@ class Job:
 
     @property
     def fingerprint(self) -> str:
-        """sha256 of the job's canonical JSON: the journal's key for what was generated."""
+        """sha256 of the job's canonical JSON (every attempt's prompt included)."""
         return hashlib.sha256(dumps(self.to_json())).hexdigest()
+
+    def attempt_key(self, attempt: int) -> str:
+        """sha256 of what attempt `attempt` depends on: the job less its other attempts'
+        prompts, plus this attempt's. The journal's key, so raising `retries` (more retry
+        prompts) keeps every generation already made."""
+        base = self.to_json()
+        base.pop("retry_prompts", None)
+        prompt = self.prompt(attempt)
+        return hashlib.sha256(
+            dumps([base, list(prompt.examples), list(prompt.messages)])
+        ).hexdigest()
 
 
 # ---- the plan -----------------------------------------------------------------------------

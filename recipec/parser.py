@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from recipec import nodes as n
-from recipec.diagnostics import Diagnostic, RecipeError
-from recipec.source import Source, Span
+from recipec.diagnostics import Diagnostic, RecipeError, did_you_mean
+from recipec.source import (
+    Confinement,
+    NotText,
+    Refused,
+    Source,
+    Span,
+    decode_text,
+    read_confined,
+    read_regular,
+)
 from recipec.strings import string_value
 
-GRAMMAR = Path(__file__).resolve().parent.parent / "grammar" / "recipe.lark"
+# recipec/recipe.lark links to grammar/recipe.lark, so that a wheel carries the grammar.
+GRAMMAR = Path(__file__).resolve().parent / "recipe.lark"
 
 
 class _Comments:
@@ -45,11 +56,37 @@ def parse(source: Source) -> n.Module:
         tree = _lark().parse(source.text)
     except UnexpectedInput as exc:
         raise RecipeError([_syntax_diagnostic(source, exc)]) from None
+    _check_depth(source, tree)
     module: n.Module = _ToNodes(source.name).transform(tree)
     comments = tuple(
         n.Comment(str(t).rstrip(), _token_span(source.name, t)) for t in _Comments.tokens
     )
     return n.Module(source.name, module.items, comments, module.span)
+
+
+# Nesting deeper than this is refused before any recursive pass (the transformer, the checker,
+# the formatter) could exhaust Python's stack; no hand-written recipe comes close.
+MAX_DEPTH = 100
+
+
+def _check_depth(source: Source, tree: Tree[Token]) -> None:
+    """Measured without recursion, so that the check itself cannot overflow the stack."""
+    stack: list[tuple[Tree[Token], int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            span = _meta_span(source.name, node.meta)
+            raise RecipeError(
+                [
+                    Diagnostic(
+                        "nesting",
+                        f"nesting deeper than {MAX_DEPTH} levels",
+                        span,
+                        "split the expression: give a nested part its own attribute or block",
+                    )
+                ]
+            )
+        stack.extend((c, depth + 1) for c in node.children if isinstance(c, Tree))
 
 
 def _token_span(file: str, tok: Token) -> Span:
@@ -65,7 +102,10 @@ def _meta_span(file: str, meta: Any) -> Span:
 def _number(text: str) -> int | float:
     if any(c in text for c in ".eE"):
         return float(text)
-    return int(text)
+    try:
+        return int(text)
+    except ValueError:  # more digits than Python converts; the checker reports it out of range
+        return float("inf") if not text.startswith("-") else float("-inf")
 
 
 @v_args(meta=True)
@@ -244,6 +284,10 @@ _EXAMPLES: dict[str, list[str]] = {
 
 
 def _syntax_diagnostic(source: Source, exc: UnexpectedInput) -> Diagnostic:
+    if isinstance(exc, UnexpectedToken):
+        special = _misspelled_keyword(source.name, exc) or _percent(source.name, exc)
+        if special is not None:
+            return special
     line, col = max(exc.line, 1) if exc.line != -1 else 1, max(exc.column, 1)
     if isinstance(exc, UnexpectedEOF) or (
         isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
@@ -280,6 +324,126 @@ def _syntax_diagnostic(source: Source, exc: UnexpectedInput) -> Diagnostic:
     return Diagnostic("syntax", message, span, label)
 
 
+# Statement keywords by block kind; a NAME starting a statement that is not followed by `=` is
+# most likely one of these, misspelled or in the wrong block.
+_STATEMENTS: dict[str, tuple[str, ...]] = {
+    "recipe": (),
+    "model": (),
+    "source": (),
+    "persona": ("require",),
+    "task": ("output",),
+    "mix": ("take", "quota", "balance", "dedupe", "leakage", "judge", "split", "write"),
+}
+_BLOCK_TOKENS = {"BLOCK_KIND", "PERSONA", "TASK", "MIX"}
+# Stricter than for names: a setting such as `total` written without `=` must not become
+# "did you mean 'quota'?" (difflib ratio 0.6), while `tak`, `dedup` or `wher` (0.86+) still do.
+KEYWORD_CUTOFF = 0.7
+
+
+def _keywords(terminals: Any) -> dict[str, str]:
+    """keyword text -> terminal name, for the keyword terminals among `terminals`."""
+    out: dict[str, str] = {}
+    for term in _lark().terminals:
+        if term.name in terminals and term.pattern.type == "str" and term.name.isupper():
+            out[str(term.pattern.value)] = term.name
+    for name, words in (
+        ("BLOCK_KIND", ("recipe", "model", "source")),
+        ("BOUND", ("at_least", "at_most", "exactly")),
+    ):
+        if name in terminals:
+            out.update(dict.fromkeys(words, name))
+    return {k: v for k, v in out.items() if k.isidentifier()}
+
+
+def _stack(exc: UnexpectedToken) -> list[Any]:
+    parser = getattr(exc, "interactive_parser", None)
+    return list(parser.parser_state.value_stack) if parser is not None else []
+
+
+def _tok_span(file: str, tok: Token) -> Span:
+    line, col = tok.line or 1, tok.column or 1
+    return Span(file, line, col, line, col + len(str(tok)))
+
+
+def _misspelled_keyword(file: str, exc: UnexpectedToken) -> Diagnostic | None:
+    """`dedup near 0.8`, `modle m {`, `quota t wher ...`: a name where a keyword belongs."""
+    expected = set(exc.expected or ())
+    if exc.token.type == "NAME":
+        close = did_you_mean(str(exc.token), _keywords(expected), KEYWORD_CUTOFF)
+        if close:
+            return Diagnostic(
+                "syntax", f"unexpected '{exc.token}'; {close}", _tok_span(file, exc.token)
+            )
+    stack = _stack(exc)
+    kinds = [str(t) for t in stack if isinstance(t, Token) and t.type in _BLOCK_TOKENS]
+    if not kinds:
+        return None
+    if "NAME" in expected and exc.token.type != "NAME":  # a keyword where a statement starts
+        return _wrong_block(file, exc.token, kinds[0])
+    word = stack[-1]
+    if expected != {"EQUAL"} or not isinstance(word, Token) or word.type != "NAME":
+        return None
+    return _statement_keyword(file, word, kinds[0])
+
+
+def _allowed(kind: str) -> str:
+    own = _STATEMENTS.get(kind, ())
+    return f"a {kind} holds settings (`name = value`)" + (f" and {', '.join(own)}" if own else "")
+
+
+def _wrong_block(file: str, word: Token, kind: str) -> Diagnostic | None:
+    """`take` in a task: a statement keyword of another block kind."""
+    owner = [k for k, words in _STATEMENTS.items() if str(word) in words]
+    if not owner or owner[0] == kind:
+        return None
+    message = f"`{word}` is a statement of a {owner[0]}, not of a {kind}"
+    return Diagnostic("syntax", message, _tok_span(file, word), _allowed(kind))
+
+
+def _statement_keyword(file: str, word: Token, kind: str) -> Diagnostic | None:
+    """A name that starts a statement and is not followed by `=`: a misspelled keyword?"""
+    wrong = _wrong_block(file, word, kind)
+    if wrong is not None:
+        return wrong
+    # `where` continues a `take`; offering it keeps `whre` from becoming "did you mean 'write'".
+    extra = ("where",) if kind == "mix" else ()
+    close = did_you_mean(str(word), _STATEMENTS.get(kind, ()) + extra, KEYWORD_CUTOFF)
+    if close is None:
+        return None
+    return Diagnostic(
+        "syntax", f"unexpected '{word}'; {close}", _tok_span(file, word), _allowed(kind)
+    )
+
+
+_FRACTIONS = {
+    "SPLIT": "split ratios are fractions",
+    "DEDUPE": "a dedupe threshold is a fraction",
+    "LEAKAGE": "max_overlap is a fraction",
+}
+_ONLY_TAKE = "only a `take` count is written as a percentage (of the mix's `total`)"
+
+
+def _percent(file: str, exc: UnexpectedToken) -> Diagnostic | None:
+    """`split train 80%`: only a `take` count is a percentage; ratios are fractions."""
+    if exc.token.type != "PERCENT":
+        return None
+    stack = _stack(exc)
+    span = _tok_span(file, exc.token)
+    owner = next(
+        (t.type for t in reversed(stack) if isinstance(t, Token) and t.type in _FRACTIONS), None
+    )
+    number = stack[-1] if stack else None
+    if owner is None or not (isinstance(number, Tree) and number.children):
+        return Diagnostic("syntax", "unexpected '%'", span, _ONLY_TAKE)
+    raw = str(number.children[0])
+    message = f"{_FRACTIONS[owner]}: write {_as_fraction(raw)}, not {raw}%"
+    return Diagnostic("syntax", message, span, _ONLY_TAKE)
+
+
+def _as_fraction(raw: str) -> str:
+    return f"{float(raw) / 100:g}"
+
+
 def _at_end(exc: UnexpectedInput) -> bool:
     return isinstance(exc, UnexpectedEOF) or (
         isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
@@ -297,13 +461,26 @@ def _label(source: Source, exc: UnexpectedInput) -> str | None:
 # ---- files and includes -------------------------------------------------------------------
 
 
-def load(path: Path, display: str | None = None) -> n.Module:
-    """Parse a recipe file and splice in the items of every file it includes (relative to it)."""
-    return _load(path, display or str(path), ())
+def load(path: Path, display: str | None = None, allow: Iterable[Path | str] = ()) -> n.Module:
+    """Parse a recipe file and splice in the items of every file it includes (relative to it).
+    Included files must lie in the recipe's folder or a folder of `allow` (source.Confinement)."""
+    return _load(path, display or str(path), (), Confinement.of(path, allow))
 
 
-def _load(path: Path, display: str, stack: tuple[Path, ...]) -> n.Module:
-    module = parse(Source.read(path, display))
+def _read(path: Path, display: str, confinement: Confinement | None) -> Source:
+    try:
+        data = read_regular(path) if confinement is None else read_confined(path, confinement)
+    except Refused as exc:
+        span = Span(display, 0, 0, 0, 0)
+        raise RecipeError([Diagnostic(exc.code, exc.message, span, exc.hint)]) from None
+    try:
+        return Source(display, decode_text(data, display))
+    except NotText as exc:
+        raise RecipeError([Diagnostic("encoding", str(exc), Span(display, 0, 0, 0, 0))]) from None
+
+
+def _load(path: Path, display: str, stack: tuple[Path, ...], confinement: Confinement) -> n.Module:
+    module = parse(_read(path, display, None if not stack else confinement))
     items: list[n.Item] = []
     comments = list(module.comments)
     diagnostics: list[Diagnostic] = []
@@ -311,25 +488,39 @@ def _load(path: Path, display: str, stack: tuple[Path, ...]) -> n.Module:
         if not isinstance(item, n.Include):
             items.append(item)
             continue
-        target = (path.parent / item.path.value).resolve()
+        target = path.parent / item.path.value
         shown = str(Path(display).parent / item.path.value)
-        if target in stack or target == path.resolve():
+        real = _real(target)
+        if real is not None and (real in stack or real == _real(path)):
             diagnostics.append(
                 Diagnostic("include", f"'{item.path.value}' includes itself (a cycle)", item.span)
             )
-        elif not target.is_file():
-            diagnostics.append(
-                Diagnostic("include", f"included file '{item.path.value}' not found", item.span)
-            )
-        else:
-            try:
-                included = _load(target, shown, (*stack, path.resolve()))
-            except RecipeError as exc:
-                diagnostics.extend(exc.diagnostics)
-                continue
-            items.extend(
-                i for i in included.items if not (isinstance(i, n.Block) and i.kind == "recipe")
-            )
+            continue
+        try:
+            included = _load(target, shown, (*stack, _real(path) or path), confinement)
+        except RecipeError as exc:
+            diagnostics.extend(_at_include(d, item, shown) for d in exc.diagnostics)
+            continue
+        items.extend(
+            i for i in included.items if not (isinstance(i, n.Block) and i.kind == "recipe")
+        )
     if diagnostics:
         raise RecipeError(diagnostics)
     return n.Module(module.file, tuple(items), tuple(comments), module.span)
+
+
+def _real(path: Path) -> Path | None:
+    try:
+        return path.resolve()
+    except (OSError, ValueError, RuntimeError):
+        return None
+
+
+def _at_include(d: Diagnostic, item: n.Include, shown: str) -> Diagnostic:
+    """A file that cannot be read is reported at the `include` that names it."""
+    if d.span.file != shown or d.span.line:
+        return d
+    message = d.message
+    if message.startswith("file '") and message.endswith("' not found"):
+        message = f"included file '{item.path.value}' not found"
+    return Diagnostic("include" if "not found" in message else d.code, message, item.span, d.hint)

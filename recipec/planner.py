@@ -105,7 +105,30 @@ def _mix(program: p.Program, m: p.Mix) -> MixPlan:
         write_format=m.write_format,
         retries=m.retries,
         models=_mix_models(program, m),
+        persona_weights=_persona_weights(program, m),
+        degenerate_off=tuple(c for c in p.DEGENERATE_CHECKS if c not in m.degenerate),
     )
+
+
+def _persona_weights(program: p.Program, m: p.Mix) -> dict[str, Any]:
+    """Per task of the mix, the weights written for each `choice` attribute of its persona."""
+    out: dict[str, Any] = {}
+    for take in m.takes:
+        task = program.tasks.get(take.origin) if take.synthetic else None
+        persona = program.personas.get(task.persona) if task and task.persona else None
+        if persona is None:
+            continue
+        out[task.name] = {  # type: ignore[union-attr]
+            name: {_key(v): w for v, w in zip(s.values, s.weights, strict=True)}
+            for name, s in persona.attributes
+            if isinstance(s, p.Choice)
+        }
+    return out
+
+
+def _key(value: Any) -> str:
+    # JSON object keys are strings; the report matches them against drawn values' text.
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
 
 
 def _mix_models(program: p.Program, m: p.Mix) -> tuple[str, ...]:

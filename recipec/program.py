@@ -8,17 +8,14 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from recipec.formats import FORMATS
 from recipec.source import NO_SPAN, Span
 
-EXPORT_FORMATS = (
-    "openai_chat",
-    "trl_conversational",
-    "trl_prompt_completion",
-    "sharegpt",
-    "alpaca",
-    "dpo",
-)
+EXPORT_FORMATS = tuple(FORMATS)
 JUDGE_SCALE = (1, 5)
+# The degenerate-record checks a mix runs (all, unless its `degenerate` setting lists fewer);
+# the names are the rejection reasons recipec.dataset.degenerate returns.
+DEGENERATE_CHECKS = ("echo", "same_answers", "prompt_copy", "repetition")
 
 
 # ---- conditions ---------------------------------------------------------------------------
@@ -353,6 +350,7 @@ class Mix:
     write_path: str = "out"
     write_format: str = "openai_chat"
     retries: int = 5
+    degenerate: tuple[str, ...] = DEGENERATE_CHECKS
     span: Span = field(default=NO_SPAN, compare=False)
 
 

@@ -242,3 +242,21 @@ def test_prompt_over_the_context_fails_clearly(tmp_path: Path, teacher_path: Pat
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "more than the context of 64" in result.stderr and "hint:" in result.stderr
+
+
+def test_preview_shows_records_and_a_later_build_reuses_its_work(tmp_path: Path) -> None:
+    out = tmp_path / "p"
+    result = subprocess.run(
+        [sys.executable, "-m", "recipec.cli", "preview", str(TINY), "-n", "2", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "── train/qa/000000" in result.stdout and "── train/qa/000001" in result.stdout
+    assert "persona: " in result.stdout and "judge " in result.stdout
+    assert "<h3>train/qa/000000</h3>" in (out / ".recipec" / "preview.html").read_text()
+    assert not (out / "train.jsonl").exists()
+    later = build(TINY, out)
+    assert later.returncode == 0, later.stderr
+    assert "resuming:" in later.stderr

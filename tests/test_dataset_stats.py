@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from recipec.dataset.stats import Summary, distinct_n, histogram, summarize, tally
+from recipec.dataset.stats import (
+    Summary,
+    distinct_n,
+    histogram,
+    strings_at_bounds,
+    summarize,
+    tally,
+)
 
 
 @pytest.mark.parametrize(
@@ -37,3 +44,33 @@ def test_histogram():
 
 def test_tally_orders_by_value():
     assert tally([10, 2, 2, 9]) == [("2", 2), ("9", 1), ("10", 1)]
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "message": {"type": "string", "minLength": 3, "maxLength": 5},
+        "reply": {"type": "string", "maxLength": 4},
+        "score": {"type": "integer"},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("value", "schema", "expected"),
+    [
+        ({"message": "abcde", "reply": "ok", "score": 5}, SCHEMA, ["message at max 5"]),
+        ({"message": "abc", "reply": "four"}, SCHEMA, ["message at min 3", "reply at max 4"]),
+        ({"message": "abcd", "reply": ""}, SCHEMA, []),
+        ({"message": "ébcdé"}, SCHEMA, ["message at max 5"]),  # code points, as JSON Schema
+        (
+            [{"message": "abcd"}, {"message": "abcde"}],
+            {"type": "array", "items": SCHEMA},
+            ["[1].message at max 5"],
+        ),
+        ("xy", {"type": "string", "maxLength": 2}, ["value at max 2"]),
+        ({"unknown": "abcde"}, SCHEMA, []),
+    ],
+)
+def test_strings_at_bounds(value, schema, expected):
+    assert strings_at_bounds(value, schema) == expected

@@ -81,8 +81,16 @@ def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ModelError) as caught:
         verify_model(ModelSpec("teacher", path, SHA256))
     assert caught.value.message == f"model 'teacher': file {path} not found"
-    assert "make model" in caught.value.hint
+    # A GGUF of the user's own is not what `make model` fetches: the hint says where to put it.
+    assert "make model" not in caught.value.hint and "check the path" in caught.value.hint
     assert caught.value.path == path
+
+
+def test_missing_default_teacher_suggests_make_model(tmp_path: Path) -> None:
+    path = tmp_path / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    with pytest.raises(ModelError) as caught:
+        verify_model(ModelSpec("teacher", path, SHA256))
+    assert "make model" in caught.value.hint
 
 
 def test_wrong_sha256_shows_both(teacher_path: Path) -> None:

@@ -4,6 +4,7 @@ model: the real-model build is tests/test_build.py)."""
 
 from __future__ import annotations
 
+import io
 import random
 import tempfile
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 import recipec
 from recipec.diagnostics import BuildFailed
 from recipec.engine import Generation
+from recipec.progress import Progress
 
 ROOT = Path(__file__).parent.parent
 MODEL = ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -198,12 +200,17 @@ def test_built_counts_are_exact_after_every_filter(m: dict[str, Any]) -> None:
         recipec.build(
             recipec.plan(recipec.check(recipec.parse(path))),
             out,
-            log=_Quiet(),
+            progress=_quiet(),
             backend=ScriptedBackend(),
         )
         manifest = orjson.loads((out / "manifest.json").read_bytes())
         rows = {name: _rows(out, f"{name}.jsonl") for name, _ in m["splits"]}
         provenance = _rows(out, "provenance.jsonl")
+        examples = {e["id"]: e for e in _rows(out, ".recipec/examples.jsonl")}
+    # Provenance joins to the exported row by (split, row): the row holds that record's turns.
+    for p in provenance:
+        exported = rows[p["split"]][p["row"]]
+        assert exported["messages"] == examples[p["id"]]["messages"]
     assert manifest["counts"].get("gen", 0) == m["n"]
     assert manifest["counts"].get("real", 0) == m["real"]
     everything = [r for split in rows.values() for r in split]
@@ -238,7 +245,7 @@ def test_unreachable_quota_is_a_clear_failure(tmp_path: Path) -> None:
         recipec.build(
             recipec.plan(recipec.check(recipec.parse(path))),
             tmp_path / "out",
-            log=_Quiet(),
+            progress=_quiet(),
             backend=ScriptedBackend(),
         )
     assert "found no acceptable record" in info.value.message
@@ -246,12 +253,8 @@ def test_unreachable_quota_is_a_clear_failure(tmp_path: Path) -> None:
     assert orjson.loads((tmp_path / "out" / "manifest.json").read_bytes())["status"] == "failed"
 
 
-class _Quiet:
-    def info(self, text: str) -> None:
-        pass
-
-    def progress(self, *args: Any) -> None:
-        pass
+def _quiet() -> Progress:
+    return Progress(stream=io.StringIO(), quiet=True)
 
 
 def _hopeless(tmp_path: Path, n: int) -> Path:
@@ -269,7 +272,7 @@ def _hopeless(tmp_path: Path, n: int) -> Path:
 def test_a_hopeless_build_stops_early_and_leaves_a_report(tmp_path: Path) -> None:
     plan = recipec.plan(recipec.check(recipec.parse(_hopeless(tmp_path, 40))))
     with pytest.raises(BuildFailed) as info:
-        recipec.build(plan, tmp_path / "out", log=_Quiet(), backend=ScriptedBackend())
+        recipec.build(plan, tmp_path / "out", progress=_quiet(), backend=ScriptedBackend())
     assert "stopped early after 3 job(s)" in info.value.message
     assert "rejected (" in info.value.message  # an example of rejected text is shown
     out = tmp_path / "out"
@@ -283,7 +286,7 @@ def test_a_hopeless_build_stops_early_and_leaves_a_report(tmp_path: Path) -> Non
 def test_allow_short_writes_what_was_accepted(tmp_path: Path) -> None:
     plan = recipec.plan(recipec.check(recipec.parse(_hopeless(tmp_path, 4))))
     recipec.build(
-        plan, tmp_path / "out", log=_Quiet(), backend=ScriptedBackend(), allow_short=True
+        plan, tmp_path / "out", progress=_quiet(), backend=ScriptedBackend(), allow_short=True
     )
     manifest = orjson.loads((tmp_path / "out" / "manifest.json").read_bytes())
     assert manifest["status"] == "short" and manifest["failed_jobs"] == 4

@@ -123,3 +123,19 @@ def test_retries_draw_other_few_shot_examples() -> None:
         assert job.prompt(0).messages == job.messages
     again = list(recipec.plan(program).jobs())
     assert [j.retry_prompts for j in again] == [j.retry_prompts for j in jobs]
+
+
+def test_degenerate_checks_named_by_the_recipe_reach_the_plan(tmp_path: Path) -> None:
+    from recipec import program
+    from recipec.dataset.degenerate import REASONS
+
+    assert program.DEGENERATE_CHECKS == REASONS  # one vocabulary
+    text = (ROOT / "recipes" / "counseling.recipe").read_text()
+    text = text.replace("  dedupe near 0.85", '  dedupe near 0.85\n  degenerate = ["echo"]')
+    recipe = ROOT / "recipes" / "_degenerate.recipe"
+    recipe.write_text(text)
+    try:
+        plan = recipec.plan(recipec.check(recipec.parse(recipe)))
+    finally:
+        recipe.unlink()
+    assert plan.header.mixes[0].degenerate_off == ("same_answers", "prompt_copy", "repetition")

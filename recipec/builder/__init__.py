@@ -13,18 +13,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any
 
 from recipec.builder.accept import Outcome, accept
 from recipec.builder.backend import Backend, LlamaBackend
 from recipec.builder.filters import Filter, filters_for
 from recipec.builder.generate import Generator
-from recipec.builder.log import Log
-from recipec.builder.records import Record, real_record
-from recipec.builder.write import Manifest, Run, rerender_report, write_failed, write_outputs
+from recipec.builder.records import Attempt, Record, real_record
+from recipec.builder.write import Manifest, Run, Written, failed_files, outputs, rerender_report
 from recipec.diagnostics import BuildFailed
 from recipec.ir import Header, Job, MixPlan, Plan, dumps
 from recipec.journal import Journal
+from recipec.outdir import OutputFolder, Owner
+from recipec.progress import Progress, Summary
 
 __all__ = [
     "Backend",
@@ -53,10 +53,11 @@ def run_build(
     limit: int | None = None,
     threads: int | None = None,
     mix: str | None = None,
-    log: Any = None,
+    progress: Progress | None = None,
     backend: Backend | None = None,
     allow_short: bool = False,
     max_failures: int | None = None,
+    replace: bool = False,
 ) -> BuildReport:
     """Build each mix of `plan` (or only `mix`). A job that finds no acceptable record fails
     the build, which stops once `max_failures` jobs have (default 3; 0 never stops early);
@@ -67,11 +68,12 @@ def run_build(
         raise BuildFailed(f"no mix named '{mix}'", f"mixes: {names}")
     backend = backend or LlamaBackend(plan.header.models, threads)
     report = BuildReport()
+    shown = progress or Progress()
     try:
         for m in mixes:
             outdir = out / m.name if out and len(mixes) > 1 else (out or Path(m.write_path))
             stop = max_failures if max_failures is not None else (0 if allow_short else 3)
-            build = _MixBuild(plan, m, outdir, backend, log or Log(), limit, allow_short, stop)
+            build = _MixBuild(plan, m, outdir, backend, shown, limit, allow_short, stop, replace)
             report.outputs.append(build.run())
     except KeyboardInterrupt as exc:
         what, code = ("terminated", 143) if isinstance(exc, Terminated) else ("interrupted", 130)
@@ -81,6 +83,7 @@ def run_build(
             code,
         ) from None
     finally:
+        shown.close()
         backend.close()
     return report
 
@@ -91,28 +94,47 @@ class _MixBuild:
     mix: MixPlan
     outdir: Path
     backend: Backend
-    log: Any
+    progress: Progress
     limit: int | None
     allow_short: bool
     max_failures: int
+    replace: bool = False
 
     def run(self) -> Path:
         """prepare, generate + accept (one fold), write: the build of one mix."""
+        with self._folder(limited=self.limit is not None) as folder:
+            outcome, generator, run = self.fold(folder, Outcome())
+            short = bool(outcome.failed) and self.allow_short and not outcome.stopped
+            if outcome.failed and not short:
+                failed = failed_files(
+                    Manifest(self.plan.header, self.mix, outcome, run, {}, "failed")
+                )
+                folder.commit(failed.files, failed.manifest_bytes)
+                self._fail(outcome)
+            status = "short" if short else ("limited" if run.limited else "complete")
+            written = outputs(self.plan.header, self.mix, outcome, run, status)
+            folder.commit(written.files, written.manifest_bytes)
+        self._summary(written, generator, run.seconds)
+        return self.outdir
+
+    def _folder(self, limited: bool) -> OutputFolder:
+        header = self.plan.header
+        owner = Owner(header.recipe, header.file, self.mix.name, _digest(header))
+        return OutputFolder(self.outdir, owner, replace=self.replace, limited=limited)
+
+    def fold(self, folder: OutputFolder, outcome: Outcome) -> tuple[Outcome, Generator, Run]:
+        """Verify the models, then fold the real rows and the jobs through the filters."""
         started = time.monotonic()
         header, mix = self.plan.header, self.mix
         total = self._job_count()
-        self.log.info(f"building mix '{mix.name}' -> {self.outdir} ({total} generation jobs)")
+        self.progress.start(mix.name, self.outdir, total, total)
         self.backend.prepare(mix.models)
-        journal = self._open_journal()
-        try:
+        with self._journal(folder) as journal:
             generator = Generator(self.backend, journal)
             filters = filters_for(header, mix, generator)
-            outcome = _with_real_rows(header, mix, filters)
-            jobs = generator.prefetch(self._jobs())
-            progress = self._progress(total, started, generator)
-            accept(jobs, generator, filters, mix.retries, outcome, progress, self.max_failures)
-        finally:
-            journal.close()
+            _remember_real_rows(header, mix, filters, outcome)
+            fold = (generator.prefetch(self._jobs()), generator, filters, mix.retries, outcome)
+            accept(*fold, self._on_attempt, self.max_failures)
         self._report_stale(journal, outcome)
         run = Run(
             _fingerprint(header, outcome),
@@ -121,13 +143,9 @@ class _MixBuild:
             dict(generator.counts),
             self.backend.versions(),
             self.limit is not None,
+            generator.totals(),
         )
-        short = bool(outcome.failed) and self.allow_short and not outcome.stopped
-        if outcome.failed and not short:
-            self._fail(outcome, run)
-        manifest = write_outputs(self.outdir, header, mix, outcome, run, short)
-        self._summary(manifest, generator)
-        return self.outdir
+        return outcome, generator, run
 
     def _jobs(self) -> Iterator[Job]:
         return islice(self.plan.jobs(self.mix.name), self.limit)
@@ -137,37 +155,28 @@ class _MixBuild:
         count = sum(n for origin, n in self.mix.targets if origin not in real)
         return count if self.limit is None else min(count, self.limit)
 
-    def _open_journal(self) -> Journal:
-        try:
-            journal = Journal(self.outdir / ".recipec" / "journal.jsonl")
-        except OSError as exc:
-            raise BuildFailed(
-                f"cannot open the build journal in {self.outdir}: {exc.strerror}"
-            ) from None
+    def _journal(self, folder: OutputFolder) -> Journal:
+        journal = Journal(folder.journal_path)
         held = sum(1 for kind, *_ in journal.entries if kind == "gen")
         if held:
-            self.log.info(f"resuming: {held} generation(s) in the journal")
+            self.progress.message(f"resuming: {held} generation(s) in the journal")
         return journal
 
     def _report_stale(self, journal: Journal, outcome: Outcome) -> None:
-        current = set(outcome.fingerprints)
-        stale = sum(1 for kind, _, _, fp in journal.entries if kind == "gen" and fp not in current)
-        if stale and self.limit is None:
-            self.log.info(
+        kept = outcome.keys
+        stale = sum(1 for kind, _, _, key in journal.entries if kind == "gen" and key not in kept)
+        if stale and self.limit is None and outcome.stopped is None:
+            self.progress.message(
                 f"{stale} generation(s) in the journal no longer match the recipe "
                 "(changed jobs were regenerated)"
             )
 
-    def _progress(self, total: int, started: float, generator: Generator) -> Any:
-        def report(done: int, outcome: Outcome) -> None:
-            seconds = time.monotonic() - started
-            rejected = sum(outcome.rejections.values())
-            self.log.progress(done, total, generator.tokens["output"], seconds, rejected)
+    def _on_attempt(self, job: Job, attempt: Attempt, reason: str | None, reused: bool) -> None:
+        self.progress.attempt(
+            reason is None, reason, attempt.output_tokens, reused, job.id, attempt.seconds
+        )
 
-        return report
-
-    def _fail(self, outcome: Outcome, run: Run) -> None:
-        write_failed(self.outdir, Manifest(self.plan.header, self.mix, outcome, run, {}, "failed"))
+    def _fail(self, outcome: Outcome) -> None:
         reasons = ", ".join(f"{r}: {c}" for r, c in outcome.rejections.most_common())
         first = (outcome.stopped + "; ") if outcome.stopped else ""
         raise BuildFailed(
@@ -179,13 +188,52 @@ class _MixBuild:
             "`--allow-short` writes the records that were accepted; rerun resumes",
         )
 
-    def _summary(self, manifest: dict[str, Any], generator: Generator) -> None:
-        sizes = ", ".join(f"{name} {n}" for name, n in manifest["splits"].items())
-        self.log.info(
-            f"wrote {sum(manifest['counts'].values())} records to {self.outdir} ({sizes}); "
-            f"{manifest['counts']}; {generator.counts['new']} generated, "
-            f"{generator.counts['reused']} reused"
+    def _summary(self, written: Written, generator: Generator, elapsed: float) -> None:
+        m = written.manifest
+        self.progress.finish(
+            Summary(
+                self.outdir,
+                m["status"],
+                elapsed,
+                m["counts"],
+                m["splits"],
+                generator.counts["new"],
+                generator.counts["reused"],
+                m["rejections"],
+                self.outdir / "report.html",
+                written.warnings,
+            )
         )
+
+
+def run_preview(
+    plan: Plan,
+    count: int,
+    mix: str | None = None,
+    out: Path | None = None,
+    threads: int | None = None,
+    progress: Progress | None = None,
+    backend: Backend | None = None,
+) -> tuple[MixPlan, Path, Outcome]:
+    """The first `count` jobs of one mix through every filter and the judge, journaled in the
+    mix's output folder (a later build reuses them); nothing else is written there."""
+    m = next((x for x in plan.header.mixes if mix is None or x.name == mix), None)
+    if m is None:
+        names = ", ".join(x.name for x in plan.header.mixes)
+        raise BuildFailed(f"no mix named '{mix}'", f"mixes: {names}")
+    outdir = out or Path(m.write_path)
+    backend = backend or LlamaBackend(plan.header.models, threads)
+    shown = progress or Progress()
+    build = _MixBuild(plan, m, outdir, backend, shown, count, False, 0)
+    try:
+        with build._folder(limited=False) as folder:
+            outcome, _, _ = build.fold(folder, Outcome(sample=None))
+    except KeyboardInterrupt:
+        raise BuildFailed("interrupted; what was generated is kept", "", 130) from None
+    finally:
+        shown.close()
+        backend.close()
+    return m, outdir, outcome
 
 
 def _examples(outcome: Outcome, width: int = 160) -> str:
@@ -198,9 +246,10 @@ def _examples(outcome: Outcome, width: int = 160) -> str:
     return "".join(f"\n    rejected ({reason}): {text}" for reason, text in shown.items())
 
 
-def _with_real_rows(header: Header, mix: MixPlan, filters: tuple[Filter, ...]) -> Outcome:
-    """An outcome holding the mix's real rows, each remembered by the filters first."""
-    outcome = Outcome()
+def _remember_real_rows(
+    header: Header, mix: MixPlan, filters: tuple[Filter, ...], outcome: Outcome
+) -> None:
+    """The mix's real rows into `outcome`, each remembered by the filters before any job."""
     for name, indexes in mix.real:
         src = header.sources[name]
         assert src.format is not None
@@ -209,7 +258,11 @@ def _with_real_rows(header: Header, mix: MixPlan, filters: tuple[Filter, ...]) -
             for f in filters:
                 f.remember(record)
             outcome.records.append(record)
-    return outcome
+
+
+def _digest(header: Header) -> str:
+    """sha256 of the plan's header: the owner record's fingerprint, known before any job."""
+    return hashlib.sha256(dumps(header.to_json())).hexdigest()
 
 
 def _fingerprint(header: Header, outcome: Outcome) -> str:

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from recipec.builder.filters import Filter, candidate
+from recipec.builder.filters import CANDIDATE_CHECKS, Filter, candidate
 from recipec.builder.generate import Generator
 from recipec.builder.records import Attempt, Candidate, Record, Rejected, synthetic_record
 from recipec.ir import Job
@@ -28,18 +28,22 @@ class Outcome:
     rejections: Counter[str] = field(default_factory=Counter)
     failed: list[str] = field(default_factory=list)  # ids of jobs that found no record
     fingerprints: list[str] = field(default_factory=list)  # of every job folded, in order
-    rejected: list[Rejected] = field(default_factory=list)  # up to SAMPLE per reason
+    keys: set[str] = field(default_factory=set)  # journal keys of every attempt folded
+    rejected: list[Rejected] = field(default_factory=list)  # up to `sample` per reason
     stopped: str | None = None  # why the fold stopped before the last job, if it did
+    sample: int | None = SAMPLE  # None keeps every rejected attempt (preview)
 
     def reject(self, job: Job, attempt: Attempt, reason: str) -> None:
         self.rejections[reason] += 1
-        if self.rejections[reason] <= SAMPLE:
+        if self.sample is None or self.rejections[reason] <= self.sample:
             self.rejected.append(
                 Rejected(job.id, job.task, attempt.attempt, reason, attempt.text, job.persona)
             )
 
 
-Progress = Callable[[int, Outcome], None]
+# Told of every attempt: the job, the attempt, why it was rejected (None: accepted), and
+# whether the generation came from the journal.
+OnAttempt = Callable[[Job, Attempt, str | None, bool], None]
 
 
 def accept(
@@ -48,23 +52,20 @@ def accept(
     filters: tuple[Filter, ...],
     retries: int,
     outcome: Outcome,
-    progress: Progress | None = None,
+    on_attempt: OnAttempt | None = None,
     max_failures: int | None = None,
 ) -> Outcome:
     """Fold `jobs` into `outcome` (which already holds the real rows, remembered by filters).
     Stops early once `max_failures` jobs found no acceptable record."""
     for done, job in enumerate(jobs, start=1):
-        fp = job.fingerprint
-        outcome.fingerprints.append(fp)
-        record = _first_accepted(job, fp, generator, filters, retries, outcome)
+        outcome.fingerprints.append(job.fingerprint)
+        record = _first_accepted(job, generator, filters, retries, outcome, on_attempt)
         if record is None:
             outcome.failed.append(job.id)
         else:
             for f in filters:
                 f.remember(record)
             outcome.records.append(record)
-        if progress:
-            progress(done, outcome)
         if max_failures and len(outcome.failed) >= max_failures:
             outcome.stopped = (
                 f"stopped early after {done} job(s): {len(outcome.failed)} found no "
@@ -76,20 +77,26 @@ def accept(
 
 def _first_accepted(
     job: Job,
-    fp: str,
     generator: Generator,
     filters: tuple[Filter, ...],
     retries: int,
     outcome: Outcome,
+    on_attempt: OnAttempt | None,
 ) -> Record | None:
     reasons: list[str] = []
     for number in range(retries + 1):
-        attempt = generator.attempt(job, number, fp)
+        reused_before = generator.counts["reused"]
+        key = job.attempt_key(number)
+        outcome.keys.add(key)
+        attempt = generator.attempt(job, number, key)
         c = candidate(job, attempt)
         reason = c if isinstance(c, str) else _rejected_by(c, filters)
+        if on_attempt:
+            on_attempt(job, attempt, reason, generator.counts["reused"] > reused_before)
         if reason is None:
             assert isinstance(c, Candidate)
-            return synthetic_record(c, tuple(reasons))
+            checks = (*CANDIDATE_CHECKS, *(f.name for f in filters))
+            return synthetic_record(c, tuple(reasons), checks)
         reasons.append(reason)
         outcome.reject(job, attempt, reason)
     return None

@@ -12,11 +12,17 @@ from typing import Protocol
 
 from recipec import dataset as ds
 from recipec.builder.generate import Generator
-from recipec.builder.records import Attempt, Candidate, Record, field_text, to_example
+from recipec.builder.records import Attempt, Candidate, Record, to_example
+from recipec.dataset.degenerate import example_turns
 from recipec.ir import Header, Job, MixPlan
+
+# What `candidate` checks before any filter runs: provenance lists these, then the filters'.
+CANDIDATE_CHECKS = ("complete", "json", "schema", "length_bounds")
 
 
 class Filter(Protocol):
+    name: str  # as provenance lists it among the checks a record passed
+
     def check(self, c: Candidate) -> str | None:
         """The rejection reason for `c`, or None to let it through."""
 
@@ -30,6 +36,10 @@ def candidate(job: Job, attempt: Attempt) -> Candidate | str:
         return "truncated" if attempt.finish == "length" else "invalid_json"
     if ds.validate(attempt.value, job.schema):
         return "schema"
+    if ds.cut_strings(attempt.value, job.schema):
+        # Decoding closed a string at its maxLength, most likely mid-word: a training target
+        # that stops mid-word is worse than another attempt.
+        return "truncated"
     stratum = "|".join(job.strata)
     return Candidate(
         job, attempt, to_example(job.id, job.task, attempt.value, job.format, True, stratum)
@@ -37,6 +47,8 @@ def candidate(job: Job, attempt: Attempt) -> Candidate | str:
 
 
 class ExactDedupe:
+    name = "exact_dedupe"
+
     def __init__(self) -> None:
         self.seen = ds.ExactDeduper()
 
@@ -50,6 +62,7 @@ class ExactDedupe:
 class NearDedupe:
     def __init__(self, threshold: float) -> None:
         self.seen = ds.NearDeduper(threshold)
+        self.name = f"near_dedupe {threshold:g}"
 
     def check(self, c: Candidate) -> str | None:
         return "near_duplicate" if self.seen.find(c.example.text()) else None
@@ -59,18 +72,50 @@ class NearDedupe:
 
 
 class Leakage:
-    """Rejects a record that reproduces a row of a guarded real source."""
+    """Rejects a record whose generated text reproduces a field of any row of a guarded real
+    source, or of a few-shot example its prompt showed (dataset/leakage.py says how)."""
 
     def __init__(self, header: Header, source: str, max_overlap: float) -> None:
-        rows = header.sources[source].rows
-        texts = [
-            (r.id, " ".join(field_text(v) for v in r.values.values() if v is not None))
-            for r in rows
-        ]
-        self.guard = ds.LeakageGuard(texts, max_overlap)
+        fields = [f for r in header.sources[source].rows for f in ds.row_fields(r.id, r.values)]
+        self.guard = ds.LeakageGuard(fields, max_overlap)
+        self.name = f"leakage {source} {max_overlap:g}"
 
     def check(self, c: Candidate) -> str | None:
-        return "leakage" if self.guard.check(c.example.text()) else None
+        texts = ds.generated_texts(c.attempt.value)
+        nearest = self.guard.nearest(texts)
+        if nearest is not None:
+            _note_nearest(c, nearest)
+        shown = ds.example_fields(c.job.prompt(c.attempt.attempt).examples)
+        return "leakage" if self.guard.check(texts, shown) else None
+
+    def remember(self, record: Record) -> None:
+        pass
+
+
+def _note_nearest(c: Candidate, leak: ds.Leak) -> None:
+    """Keep the closest real row any guard found, for provenance."""
+    known = c.evidence.get("nearest_real")
+    if known is None or leak.containment > known["overlap"]:
+        c.evidence["nearest_real"] = {
+            "id": leak.row_id,
+            "field": leak.field_id,
+            "overlap": round(leak.containment, 4),
+            "run": leak.run,
+        }
+
+
+class Degenerate:
+    """Rejects an answer that repeats its question, copies the prompt, or repeats itself."""
+
+    def __init__(self, off: tuple[str, ...]) -> None:
+        self.settings = ds.DegenerateSettings.without(off)
+        self.name = "degenerate " + (",".join(self.settings.enabled()) or "none")
+
+    def check(self, c: Candidate) -> str | None:
+        prompt = "\n".join(m["content"] for m in c.job.prompt(c.attempt.attempt).messages)
+        supplied = [str(v) for v in (c.job.persona or {}).values()]
+        turns = example_turns(c.example)
+        return ds.degenerate_turns(turns, prompt, self.settings, supplied)
 
     def remember(self, record: Record) -> None:
         pass
@@ -86,6 +131,7 @@ class JudgeFilter:
             header.models[mix.judge.model],
             generator,
         )
+        self.name = f"judge {mix.judge.model} min {mix.judge.min}"
 
     def check(self, c: Candidate) -> str | None:
         score = self.generator.verdict(c, self.judge, self.model).score
@@ -97,8 +143,9 @@ class JudgeFilter:
 
 
 def filters_for(header: Header, mix: MixPlan, generator: Generator) -> tuple[Filter, ...]:
-    """The mix's filters in the order they run: dedupe, leakage, then the (costly) judge."""
-    filters: list[Filter] = []
+    """The mix's filters in the order they run: degenerate records, dedupe, leakage, then the
+    (costly) judge."""
+    filters: list[Filter] = [Degenerate(mix.degenerate_off)]
     if mix.dedupe:
         filters.append(ExactDedupe())
         if mix.dedupe[0] == "near":

@@ -9,20 +9,19 @@ from typing import Any
 import orjson
 
 from recipec import dataset as ds
+from recipec.dataset.degenerate import REASONS as DEGENERATE_REASONS
 from recipec.ir import Format, Job, Json
 
 # The one vocabulary of rejection reasons: filters return these, the manifest and the report
 # count them. `DROPS` are the ones that remove an otherwise well-formed record.
-REASONS = (
-    "truncated",
-    "invalid_json",
-    "schema",
+DROPS = (
+    *DEGENERATE_REASONS,
     "exact_duplicate",
     "near_duplicate",
     "leakage",
     "judge",
 )
-DROPS = ("exact_duplicate", "near_duplicate", "leakage", "judge")
+REASONS = ("truncated", "invalid_json", "schema", *DROPS)
 
 
 @dataclass(frozen=True)
@@ -90,8 +89,12 @@ class Provenance:
     retries: int = 0
     judge_score: int | None = None
     rejections: tuple[str, ...] = ()
-    model: str | None = None  # synthetic records only
+    model: str | None = None  # synthetic records only, from here on
     strata: tuple[str, ...] = ()
+    output_tokens: int | None = None
+    at_bounds: tuple[str, ...] = ()  # strings exactly at a length bound of the schema
+    nearest_real: Json | None = None  # {"id", "overlap"}: the real text it is closest to
+    checks: tuple[str, ...] = ()  # every check the accepted attempt passed, in order
 
     def to_json(self) -> Json:
         row = {
@@ -105,7 +108,14 @@ class Provenance:
             "rejections": list(self.rejections),
         }
         if self.synthetic:
-            row |= {"model": self.model, "strata": list(self.strata)}
+            row |= {
+                "model": self.model,
+                "strata": list(self.strata),
+                "output_tokens": self.output_tokens,
+                "at_bounds": list(self.at_bounds),
+                "nearest_real": self.nearest_real,
+                "checks": list(self.checks),
+            }
         return row
 
 
@@ -137,7 +147,9 @@ def real_record(row_id: str, origin: str, values: Json, fmt: Format) -> Record:
     return Record(example, Provenance(row_id, origin, False))
 
 
-def synthetic_record(c: Candidate, rejections: tuple[str, ...]) -> Record:
+def synthetic_record(
+    c: Candidate, rejections: tuple[str, ...], checks: tuple[str, ...] = ()
+) -> Record:
     job = c.job
     provenance = Provenance(
         id=job.id,
@@ -150,6 +162,10 @@ def synthetic_record(c: Candidate, rejections: tuple[str, ...]) -> Record:
         rejections=rejections,
         model=job.model,
         strata=job.strata,
+        output_tokens=c.attempt.output_tokens,
+        at_bounds=tuple(ds.strings_at_bounds(c.attempt.value, job.schema)),
+        nearest_real=c.evidence.get("nearest_real"),
+        checks=checks,
     )
     return Record(c.example, provenance)
 

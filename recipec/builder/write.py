@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import orjson
 from recipec import dataset as ds
 from recipec.builder.accept import Outcome
 from recipec.builder.records import DROPS, Record
+from recipec.dataset.split import DEFAULT_THRESHOLD as DEFAULT_SPLIT_THRESHOLD
 from recipec.diagnostics import BuildFailed
 from recipec.ir import Header, Json, MixPlan
 
@@ -30,6 +30,7 @@ class Run:
     generations: dict[str, int]
     versions: dict[str, str]
     limited: bool
+    totals: dict[str, float] = field(default_factory=dict)  # every generation folded, resumes too
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Manifest:
     run: Run
     splits: dict[str, int]
     status: str  # complete | limited | short | failed
+    grouped: int = 0  # records kept in the first split with their near-duplicates
 
     def to_json(self) -> Json:
         h, mix, outcome, run = self.header, self.mix, self.outcome, self.run
@@ -72,10 +74,39 @@ class Manifest:
             "generations": run.generations,
             "seconds": round(run.seconds, 2),
             "splits": self.splits,
+            "split_grouped": self.grouped,
             "split_order": [name for name, _ in mix.splits],
             "failed_jobs": len(outcome.failed),
             "stopped_early": outcome.stopped,
+            "judge": _judge(mix),
+            "persona_weights": mix.persona_weights,
+            "teacher_params": _model_sizes(h),
+            "totals": run.totals,
         }
+
+
+def split_threshold(mix: MixPlan) -> float:
+    """Near-duplicates at this similarity stay in one split: the mix's dedupe threshold, or
+    the documented default when the mix has none."""
+    if mix.dedupe and mix.dedupe[0] == "near":
+        return mix.dedupe[1]
+    return DEFAULT_SPLIT_THRESHOLD
+
+
+def _judge(mix: MixPlan) -> Json | None:
+    j = mix.judge
+    return None if j is None else {"model": j.model, "rubric": j.rubric, "min": j.min}
+
+
+def _model_sizes(h: Header) -> dict[str, int]:
+    """Each model file's size in bytes: the report warns when the teacher is tiny."""
+    sizes = {}
+    for name, m in sorted(h.models.items()):
+        try:
+            sizes[name] = m.spec.path.stat().st_size
+        except OSError:
+            continue
+    return sizes
 
 
 def _quota(q: Any, records: list[Record]) -> Json:
@@ -90,73 +121,85 @@ def _quota(q: Any, records: list[Record]) -> Json:
     }
 
 
-def write_failed(outdir: Path, manifest: Manifest) -> None:
-    """A failed build: its manifest, what it accepted and rejected, and a report to read."""
+Files = dict[str, bytes | Iterable[bytes]]
+
+
+@dataclass(frozen=True)
+class Written:
+    """What the write stage hands the output folder, and what the end summary shows."""
+
+    files: Files
+    manifest: Json
+    warnings: tuple[str, ...]
+
+    @property
+    def manifest_bytes(self) -> bytes:
+        return orjson.dumps(self.manifest, option=MANIFEST_OPTIONS) + b"\n"
+
+
+def failed_files(manifest: Manifest) -> Written:
+    """A failed build's files: what it accepted and rejected, and a report to read them in."""
     outcome = manifest.outcome
-    examples = [r.example for r in outcome.records]
-    provenance = [r.provenance.to_json() for r in outcome.records]
     data = manifest.to_json()
-    with _writing(outdir):
-        outdir.mkdir(parents=True, exist_ok=True)
-        _write_internal(outdir, {"accepted": examples}, provenance, outcome)
-        _write_manifest(outdir, data)
-        ds.render_report(data, {"accepted": examples}, provenance, outdir)
+    provenance = [r.provenance.to_json() for r in outcome.records]
+    accepted = {"accepted": [r.example for r in outcome.records]}
+    report, warnings = _report(data, accepted, provenance, outcome)
+    return Written(_internal(accepted, provenance, outcome) | report, data, warnings)
 
 
-def write_outputs(
-    outdir: Path, header: Header, mix: MixPlan, outcome: Outcome, run: Run, short: bool = False
-) -> Json:
-    """Split, check every record fits the export format, write every file; the manifest."""
+def outputs(header: Header, mix: MixPlan, outcome: Outcome, run: Run, status: str) -> Written:
+    """Split, check every record fits the export format; every file of the dataset folder."""
     writer = ds.WRITERS[mix.write_format]
     examples = [r.example for r in outcome.records]
     for ex in examples:
         problem = writer.accepts(ex)
         if problem:
             raise BuildFailed(f"record {ex.id} cannot be written as {writer.name}: {problem}")
-    splits = ds.split(examples, dict(mix.splits), header.seed)
+    parts = ds.partition(examples, dict(mix.splits), header.seed, split_threshold(mix))
+    splits = parts.splits
     counts = {name: len(rows) for name, rows in splits.items()}
-    status = "short" if short else ("limited" if run.limited else "complete")
-    manifest = Manifest(header, mix, outcome, run, counts, status).to_json()
-    provenance = [r.provenance.to_json() for r in outcome.records]
-    with _writing(outdir):
-        for name, rows in splits.items():
-            ds.write_jsonl(outdir / f"{name}.jsonl", (writer.row(ex) for ex in rows))
-        ds.write_jsonl(outdir / "provenance.jsonl", sorted(provenance, key=lambda r: r["id"]))
-        _write_internal(outdir, splits, provenance, outcome)
-        _write_manifest(outdir, manifest)
-        ds.render_report(manifest, splits, provenance, outdir)
-    return manifest
+    manifest = Manifest(header, mix, outcome, run, counts, status, parts.grouped).to_json()
+    # The join key from an exported row to its provenance: the split file and the row's line
+    # in it (0-based). Export formats stay exactly what TRL and `datasets` read.
+    where = {ex.id: (name, i) for name, rows in splits.items() for i, ex in enumerate(rows)}
+    provenance = [
+        r.provenance.to_json() | dict(zip(("split", "row"), where[r.example.id], strict=True))
+        for r in outcome.records
+    ]
+    files: Files = {
+        f"{name}.jsonl": ds.jsonl_lines(writer.row(ex) for ex in rows)
+        for name, rows in splits.items()
+    }
+    files["provenance.jsonl"] = ds.jsonl_lines(sorted(provenance, key=lambda r: r["id"]))
+    files["README.md"] = ds.render_card(manifest, counts).encode("utf-8")
+    report, warnings = _report(manifest, splits, provenance, outcome)
+    return Written(files | _internal(splits, provenance, outcome) | report, manifest, warnings)
 
 
-def _write_internal(
-    outdir: Path, splits: Mapping[str, list[ds.Example]], provenance: list[Json], outcome: Outcome
-) -> None:
+def _internal(
+    splits: Mapping[str, list[ds.Example]], provenance: list[Json], outcome: Outcome
+) -> Files:
     """What `recipec report` re-renders from: examples by split, provenance, rejected attempts."""
-    internal = outdir / ".recipec"
-    internal.mkdir(parents=True, exist_ok=True)
-    ds.write_jsonl(
-        internal / "examples.jsonl",
-        ({"split": name, **ex.to_dict()} for name, rows in splits.items() for ex in rows),
-    )
-    ds.write_jsonl(internal / "provenance.jsonl", sorted(provenance, key=lambda r: r["id"]))
-    ds.write_jsonl(internal / "rejected.jsonl", (r.to_json() for r in outcome.rejected))
+    return {
+        ".recipec/examples.jsonl": ds.jsonl_lines(
+            {"split": name, **ex.to_dict()} for name, rows in splits.items() for ex in rows
+        ),
+        ".recipec/provenance.jsonl": ds.jsonl_lines(sorted(provenance, key=lambda r: r["id"])),
+        ".recipec/rejected.jsonl": ds.jsonl_lines(r.to_json() for r in outcome.rejected),
+    }
 
 
-@contextmanager
-def _writing(outdir: Path) -> Iterator[None]:
-    try:
-        yield
-    except OSError as exc:
-        where = exc.filename or outdir
-        raise BuildFailed(
-            f"cannot write {where}: {exc.strerror or exc}",
-            "free some space (or fix the folder's permissions) and rerun the same command; "
-            "the journal keeps every generated record",
-        ) from None
+def _report(
+    manifest: Json,
+    splits: Mapping[str, Sequence[ds.Example]],
+    provenance: list[Json],
+    outcome: Outcome,
+) -> tuple[Files, tuple[str, ...]]:
+    from recipec.dataset.report import report_files
 
-
-def _write_manifest(outdir: Path, manifest: Json) -> None:
-    (outdir / "manifest.json").write_bytes(orjson.dumps(manifest, option=MANIFEST_OPTIONS) + b"\n")
+    rejected = [r.to_json() for r in outcome.rejected]
+    files, warnings = report_files(manifest, splits, provenance, rejected)
+    return dict(files), tuple(w.message for w in warnings)
 
 
 def _version() -> str:
@@ -169,24 +212,8 @@ def _version() -> str:
 
 
 def rerender_report(outdir: Path) -> None:
-    """`recipec report`: the report again from the files a build wrote."""
-    try:
-        manifest = orjson.loads((outdir / "manifest.json").read_bytes())
-        # Folders from recipec 0.1 hold provenance only beside the splits.
-        kept = outdir / ".recipec" / "provenance.jsonl"
-        lines = (kept if kept.exists() else outdir / "provenance.jsonl").read_bytes().splitlines()
-        provenance = [orjson.loads(line) for line in lines if line]
-        examples = (outdir / ".recipec" / "examples.jsonl").read_bytes().splitlines()
-    except FileNotFoundError as exc:
-        raise BuildFailed(
-            f"{outdir} holds no finished build ({Path(exc.filename).name} is missing)"
-        ) from None
-    except orjson.JSONDecodeError as exc:
-        raise BuildFailed(f"{outdir}: a build file is corrupt ({exc})") from None
-    # JSON objects are written with sorted keys; the recipe's split order is kept beside them.
-    order = manifest.get("split_order") or list(manifest.get("splits", {}))
-    splits: dict[str, list[ds.Example]] = {name: [] for name in order}
-    for line in examples:
-        row = orjson.loads(line)
-        splits.setdefault(row.pop("split"), []).append(ds.Example.from_dict(row))
-    ds.render_report(manifest, splits, provenance, outdir)
+    """`recipec report`: the report again from the files a build wrote (failed ones too)."""
+    from recipec.dataset.report import read_build
+
+    f = read_build(outdir)
+    ds.render_report(f.manifest, f.splits, f.provenance, outdir, f.rejected)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +14,19 @@ from recipec import program as p
 from recipec.checker import declarations, mixes, tasks
 from recipec.checker.context import Context, Invalid
 from recipec.diagnostics import RecipeError
+from recipec.source import Confinement
 
 ORDER = ("model", "source", "persona", "task", "mix")
 RECIPE_SETTINGS = {"seed": "42", "description": '"..."'}
 
 
-def check(module: n.Module) -> p.Program:
-    ctx = Context(Path(module.file).parent)
+def check(module: n.Module, allow: Iterable[Path | str] = ()) -> p.Program:
+    """Files the recipe reads must lie in its folder or a folder of `allow` or of
+    $RECIPEC_ALLOW_DIRS (source.Confinement)."""
+    ctx = Context(Path(module.file).parent, confinement=Confinement.of(module.file, allow))
+    _numbers(ctx, module)
+    if ctx.diagnostics:  # every later check assumes finite numbers of a machine's size
+        raise RecipeError(ctx.diagnostics)
     declared = _declare(ctx, module)
     name, seed, description = _recipe(ctx, module)
     built: dict[str, dict[str, Any]] = {kind: {} for kind in ORDER}
@@ -47,6 +56,28 @@ def check(module: n.Module) -> p.Program:
         built["mix"],
         description,
     )
+
+
+MAX_NUMBER = 2**63 - 1
+
+
+def _numbers(ctx: Context, node: Any) -> None:
+    """Report numbers no setting can hold: beyond 64 bits, or too large for a float (`1e999`)."""
+    if isinstance(node, n.Num):
+        value = node.value
+        if (isinstance(value, float) and not math.isfinite(value)) or abs(value) > MAX_NUMBER:
+            ctx.error(
+                "range",
+                f"the number {_clip(node.raw)} is too large",
+                node.span,
+                f"numbers in a recipe lie within ±{MAX_NUMBER:.3g}",
+            )
+    elif dataclasses.is_dataclass(node):
+        for f in dataclasses.fields(node):
+            _numbers(ctx, getattr(node, f.name))
+    elif isinstance(node, tuple):
+        for item in node:
+            _numbers(ctx, item)
 
 
 def _declare(ctx: Context, module: n.Module) -> dict[str, dict[str, n.Block]]:
@@ -136,3 +167,7 @@ def _check_examples(ctx: Context, built: dict[str, dict[str, Any]]) -> None:
                 f"which holds {len(src.rows)} rows",
                 task.span,
             )
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= 40 else text[:20] + "..." + text[-10:]

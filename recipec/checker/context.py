@@ -8,7 +8,7 @@ from typing import Any
 
 from recipec import nodes as n
 from recipec.diagnostics import Diagnostic, did_you_mean
-from recipec.source import Span
+from recipec.source import MAX_DATA_BYTES, Confinement, Refused, Span, read_confined
 
 
 class Invalid(Exception):
@@ -19,6 +19,7 @@ class Invalid(Exception):
 class Context:
     base_dir: Path
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    confinement: Confinement | None = None  # None: any folder (checking a module built in code)
 
     def error(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
         self.diagnostics.append(Diagnostic(code, message, span, hint))
@@ -31,6 +32,15 @@ class Context:
         """Paths in a recipe are relative to the file that names them."""
         p = Path(path)
         return p if p.is_absolute() else Path(span_file).parent / p
+
+    def read(self, path: Path, span: Span, missing: str | None = None) -> bytes:
+        """A data file the recipe names, confined to the allowed folders (source.Confinement)."""
+        try:
+            return read_confined(path, self.confinement, MAX_DATA_BYTES)
+        except Refused as exc:
+            not_found = exc.message.startswith("file '") and exc.message.endswith("not found")
+            message = missing if missing and not_found else exc.message
+            raise self.fail(exc.code, message, span, exc.hint) from None
 
     # -- typed readers ----------------------------------------------------------------------
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import random
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ from recipec import nodes as n
 from recipec import program as p
 from recipec.checker.conditions import condition
 from recipec.checker.context import Context, Invalid, kind_of, literal
-from recipec.diagnostics import did_you_mean
+from recipec.diagnostics import did_you_mean, missing_model_hint
 from recipec.source import Span
 
 MODEL_SETTINGS = {
@@ -79,7 +81,7 @@ def model(ctx: Context, block: n.Block) -> p.Model:
             "file",
             f"model file '{path}' not found",
             s["file"].value.span,
-            "fetch the default teacher with `make model`, or point `file` at a GGUF you have",
+            missing_model_hint(path),
         )
     values: dict[str, Any] = {}
     for name in BOUNDS:
@@ -95,7 +97,7 @@ def find_model_file(path: str, recipe_file: str) -> Path | None:
     its name in ./models and in the models/ folder beside the recipe's folder."""
     given = Path(path)
     if given.is_absolute():
-        return given if given.is_file() else None
+        return given if _is_file(given) else None
     here = Path(recipe_file).parent
     for candidate in (
         here / given,
@@ -103,9 +105,17 @@ def find_model_file(path: str, recipe_file: str) -> Path | None:
         Path("models") / given.name,
         here.parent / "models" / given.name,
     ):
-        if candidate.is_file():
+        if _is_file(candidate):
             return Path(os.path.normpath(candidate))
     return None
+
+
+def _is_file(path: Path) -> bool:
+    """A regular file (pathlib's is_file raises on a name too long for the system)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
 
 
 # ---- sources ------------------------------------------------------------------------------
@@ -137,11 +147,9 @@ def source(ctx: Context, block: n.Block) -> p.DataSource:
         fmt = format_call(
             ctx, s["format"].value, names_, frozenset(f.name for f in fields if f.optional)
         )
-    if not path.is_file():
-        raise ctx.fail(
-            "file", f"data file '{path_text}' not found (looked at {path})", s["file"].value.span
-        )
-    rows, lines, skipped = load_rows(ctx, path, fields, on_error == "skip")
+    missing = f"data file '{path_text}' not found (looked at {path})"
+    data = ctx.read(path, s["file"].value.span, missing)
+    rows, lines, skipped = load_rows(ctx, path, data, fields, on_error == "skip")
     return p.DataSource(block.name, str(path), fields, rows, lines, fmt, skipped, block.span)
 
 
@@ -172,33 +180,40 @@ _PY_TYPES: dict[str, tuple[type, ...]] = {
 
 
 def load_rows(
-    ctx: Context, path: Path, fields: tuple[p.SourceField, ...], skip: bool
+    ctx: Context, path: Path, data: bytes, fields: tuple[p.SourceField, ...], skip: bool
 ) -> tuple[tuple[dict[str, Any], ...], tuple[int, ...], tuple[tuple[int, str], ...]]:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ctx.fail(
-            "file", f"cannot read {path}: {exc.strerror}", Span(str(path), 0, 0, 0, 0)
-        ) from None
     rows, lines, skipped = [], [], []
     is_csv = path.suffix.lower() == ".csv"
-    records = _csv_rows(data) if is_csv else _jsonl_rows(data)
+    records = _csv_rows(data, fields) if is_csv else _jsonl_rows(data)
+    reported, first_unshown = 0, 0
     for line, record in records:
         problem = record if isinstance(record, str) else _row_problem(record, fields, is_csv)
         if problem is None:
             assert isinstance(record, dict)
             rows.append({f.name: record.get(f.name) for f in fields})
             lines.append(line)
-        elif skip:
+        elif skip and line > 0:
             skipped.append((line, problem))
+        elif reported < MAX_ROW_ERRORS:
+            reported += 1
+            hint = _ROW_HINT if line > 0 else _FILE_HINT
+            ctx.error("data", problem, Span(str(path), max(line, 1), 1, max(line, 1), 2), hint)
         else:
-            ctx.error(
-                "data",
-                problem,
-                Span(str(path), line, 1, line, 2),
-                'fix the row, or add `on_error = "skip"` to the source',
-            )
+            reported += 1
+            first_unshown = first_unshown or line
+    if reported > MAX_ROW_ERRORS:
+        ctx.error(
+            "data",
+            f"{reported - MAX_ROW_ERRORS} more malformed rows from here on, not shown",
+            Span(str(path), first_unshown, 1, first_unshown, 2),
+            _ROW_HINT,
+        )
     return tuple(rows), tuple(lines), tuple(skipped)
+
+
+MAX_ROW_ERRORS = 20  # per source; more would bury every other diagnostic
+_FILE_HINT = "a CSV source is UTF-8 text whose first line names each declared field once"
+_ROW_HINT = 'fix the row, or add `on_error = "skip"` to the source to skip and count such rows'
 
 
 def _jsonl_rows(data: bytes) -> list[tuple[int, dict[str, Any] | str]]:
@@ -215,16 +230,50 @@ def _jsonl_rows(data: bytes) -> list[tuple[int, dict[str, Any] | str]]:
     return out
 
 
-def _csv_rows(data: bytes) -> list[tuple[int, dict[str, Any] | str]]:
+def _csv_rows(
+    data: bytes, fields: tuple[p.SourceField, ...]
+) -> list[tuple[int, dict[str, Any] | str]]:
+    """Rows as dicts, or a problem: a row whose cell count differs from the header's is an
+    error (an unquoted comma would otherwise shift every later value into the wrong column).
+    Line 0 marks a problem of the whole file, which `on_error = "skip"` cannot skip."""
     try:
         text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return [(1, "the file is not UTF-8 text")]
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    except UnicodeDecodeError as exc:
+        return [(0, f"the file is not UTF-8 text (byte {exc.start} is invalid)")]
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     out: list[tuple[int, dict[str, Any] | str]] = []
-    for row in reader:
-        out.append((reader.line_num, {k: v for k, v in row.items() if k is not None}))
+    try:
+        header = next(reader, None)
+        if header is None:
+            return []
+        problem = _header_problem(header, fields)
+        if problem:
+            return [(0, problem)]
+        for cells in reader:
+            if not cells:
+                continue  # a blank line
+            if len(cells) != len(header):
+                out.append((reader.line_num, _cells_problem(len(cells), len(header))))
+            else:
+                out.append((reader.line_num, dict(zip(header, cells, strict=True))))
+    except csv.Error as exc:
+        out.append((reader.line_num, f"malformed CSV: {exc}"))
     return out
+
+
+def _header_problem(header: list[str], fields: tuple[p.SourceField, ...]) -> str | None:
+    duplicated = sorted({h for h in header if header.count(h) > 1})
+    if duplicated:
+        return f"the CSV header names column '{duplicated[0]}' twice"
+    missing = [f.name for f in fields if f.name not in header]
+    if missing:
+        return f"the CSV header has no column '{missing[0]}' (it has: {', '.join(header)[:200]})"
+    return None
+
+
+def _cells_problem(found: int, expected: int) -> str:
+    extra = " (an unquoted comma? quote cells that hold commas)" if found > expected else ""
+    return f"the row has {found} cells, the header has {expected}{extra}"
 
 
 def _row_problem(
@@ -239,7 +288,8 @@ def _row_problem(
         # CSV cells are text: typed fields are read from it; JSON values must have the type.
         value = _from_csv(given, f.type) if is_csv and f.type != "string" else given
         wrong_bool = f.type != "bool" and isinstance(value, bool)
-        if value is None or not isinstance(value, _PY_TYPES[f.type]) or wrong_bool:
+        infinite = isinstance(value, float) and not math.isfinite(value)
+        if value is None or not isinstance(value, _PY_TYPES[f.type]) or wrong_bool or infinite:
             return f"field '{f.name}' must be {f.type}, not {_json_type(given)}"
         record[f.name] = value
     return None
@@ -285,8 +335,7 @@ def format_call(
                 f"{v.name}(...) takes role = field arguments, e.g. {required[0]} = message",
                 arg.span,
             )
-            continue
-        if arg.name not in required + optional:
+        elif arg.name not in required + optional:
             ctx.error(
                 "type",
                 f"{v.name}(...) has no role '{arg.name}'",
@@ -294,37 +343,63 @@ def format_call(
                 did_you_mean(arg.name, required + optional),
             )
         elif arg.name == "system":
-            if isinstance(arg.value, n.Str):
-                system = arg.value.value
-            else:
-                ctx.error(
-                    "type",
-                    "system must be a string: the system message of every example",
-                    arg.value.span,
-                )
+            system = _format_system(ctx, arg.value)
         elif isinstance(arg.value, n.Ref) and len(arg.value.parts) == 1:
-            name = arg.value.parts[0]
-            if name in optional_fields:
-                ctx.error(
-                    "type",
-                    f"field '{name}' is optional, but {arg.name} needs a value in every record",
-                    arg.value.span,
-                    f"remove the '?' from '{name}'",
-                )
-            elif name not in field_names:
-                ctx.error(
-                    "undefined-name",
-                    f"no field '{name}' to use as {arg.name}",
-                    arg.value.span,
-                    did_you_mean(name, field_names),
-                )
-            roles.append((arg.name, name))
+            roles.append((arg.name, _role_field(ctx, arg, field_names, optional_fields)))
         else:
             ctx.error("type", f"{arg.name} must name a field", arg.value.span)
     for role in required:
         if role not in dict(roles):
             ctx.error("missing-setting", f"{v.name}(...) needs {role} = FIELD", v.span)
     return p.Format(v.name, tuple(roles), system)
+
+
+def _format_system(ctx: Context, value: n.Value) -> str | None:
+    if isinstance(value, n.Str):
+        verbatim(ctx, value, "a format's system message")
+        return value.value
+    ctx.error("type", "system must be a string: the system message of every example", value.span)
+    return None
+
+
+def _role_field(
+    ctx: Context, arg: n.Keyword, field_names: set[str], optional_fields: frozenset[str]
+) -> str:
+    """The field a format role names (reported if it is optional or does not exist)."""
+    assert isinstance(arg.value, n.Ref)
+    name = arg.value.parts[0]
+    if name in optional_fields:
+        ctx.error(
+            "type",
+            f"field '{name}' is optional, but {arg.name} needs a value in every record",
+            arg.value.span,
+            f"remove the '?' from '{name}'",
+        )
+    elif name not in field_names:
+        ctx.error(
+            "undefined-name",
+            f"no field '{name}' to use as {arg.name}",
+            arg.value.span,
+            did_you_mean(name, field_names),
+        )
+    return name
+
+
+_TEMPLATE_MARKS = ("{{", "{%", "{#")
+
+
+def verbatim(ctx: Context, v: n.Str, what: str) -> None:
+    """Text written as it is (never rendered) that holds template syntax is almost surely a
+    template meant to be rendered: it would reach the data with its braces."""
+    mark = next((m for m in _TEMPLATE_MARKS if m in v.value), None)
+    if mark is not None:
+        ctx.error(
+            "literal-template",
+            f"{what} is written verbatim, but it holds template syntax '{mark}'",
+            v.span,
+            "only a task's `prompt` and `system` are rendered: move the template there, "
+            "or remove the braces",
+        )
 
 
 # ---- personas -----------------------------------------------------------------------------
@@ -508,12 +583,11 @@ def _column(ctx: Context, call: n.Call) -> p.Sampler:
 
 
 def _read_text(ctx: Context, path: Path, span: Span) -> str:
+    data = ctx.read(path, span, f"file '{path}' not found")
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ctx.fail("file", f"file '{path}' not found", span) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ctx.fail("file", f"cannot read {path}: {exc}", span) from None
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ctx.fail("file", f"{path} is not UTF-8 text (byte {exc.start})", span) from None
 
 
 _SAMPLERS: dict[str, Any] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -11,20 +12,26 @@ from recipec import nodes as n
 from recipec import program as p
 from recipec.checker.conditions import condition
 from recipec.checker.context import Context, Invalid
+from recipec.checker.declarations import verbatim
 from recipec.diagnostics import did_you_mean
+from recipec.formats import FORMATS
 
-MIX_SETTINGS = {"total": "500", "retries": "5"}
-PREFERENCE_ONLY = ("dpo",)
-SINGLE_TURN_ONLY = ("alpaca",)
+MIX_SETTINGS = {"total": "500", "retries": "5", "degenerate": '["echo", "repetition"]'}
+# The most records one mix may hold (and so any take, quota or total): a plan is made job by job
+# in memory, and a count beyond this is a typo, not a dataset for one local teacher.
+MAX_RECORDS = 1_000_000
+SPLIT_NAME = re.compile(r"[A-Za-z0-9_-]+")
+RESERVED_SPLITS = ("provenance", "manifest", "report", "readme")  # files a build writes
 
 
 def mix(ctx: Context, block: n.Block, prog: dict[str, Any]) -> p.Mix:
     s = ctx.settings(block, MIX_SETTINGS)
     # Each piece is checked on its own, so one error never hides the next.
-    total = _optional(lambda: ctx.integer(s["total"].value, "total", 1)) if "total" in s else None
+    total = _optional(_bounded, ctx, s["total"].value, "total", 1) if "total" in s else None
     retries = 5
     if "retries" in s:
         retries = _optional(lambda: ctx.integer(s["retries"].value, "retries", 0, 1000)) or 0
+    checks = _optional(_degenerate, ctx, s["degenerate"].value) if "degenerate" in s else None
     _single_statements(ctx, block)
     takes_nodes = [t for t in block.body if isinstance(t, n.Take)]
     if not takes_nodes:
@@ -34,8 +41,13 @@ def mix(ctx: Context, block: n.Block, prog: dict[str, Any]) -> p.Mix:
         raise Invalid(block.name)
     takes = _takes(ctx, block, takes_nodes, total, prog)
     origins = {t.origin: t for t in takes}
+    # A take that failed its check is already reported; quotas on it must not add a second,
+    # false error ("'x' is not taken in this mix" when the mix does take it).
+    failed = {t.origin for t in takes_nodes} - set(origins)
     quotas: list[p.QuotaRule] = []
     for stmt in block.body:
+        if isinstance(stmt, n.Quota | n.Balance) and stmt.origin in failed:
+            continue
         if isinstance(stmt, n.Quota):
             quotas.extend(_optional(_quota, ctx, stmt, origins, prog) or [])
         elif isinstance(stmt, n.Balance):
@@ -47,6 +59,7 @@ def mix(ctx: Context, block: n.Block, prog: dict[str, Any]) -> p.Mix:
         tuple(takes),
         tuple(quotas),
         retries=retries,
+        degenerate=p.DEGENERATE_CHECKS if checks is None else checks,
         span=block.span,
         **rules,
     )
@@ -55,6 +68,26 @@ def mix(ctx: Context, block: n.Block, prog: dict[str, Any]) -> p.Mix:
 
 
 T = TypeVar("T")
+
+
+def _degenerate(ctx: Context, value: n.Value) -> tuple[str, ...]:
+    """`degenerate = ["echo", …]`: the degenerate-record checks to run (`[]` runs none)."""
+    known = p.DEGENERATE_CHECKS
+    if not isinstance(value, n.List):
+        raise ctx.fail(
+            "type",
+            "`degenerate` is a list of checks",
+            value.span,
+            "write e.g. degenerate = [" + ", ".join(f'"{c}"' for c in known) + "]",
+        )
+    names = []
+    for item in value.items:
+        name = ctx.string(item, "a degenerate check")
+        if name not in known:
+            hint = did_you_mean(name, known) or f"the checks are {', '.join(known)}"
+            raise ctx.fail("range", f"unknown degenerate check '{name}'", item.span, hint)
+        names.append(name)
+    return tuple(c for c in known if c in names)
 
 
 def _optional(check: Callable[..., T], *args: Any) -> T | None:
@@ -86,6 +119,10 @@ def _takes(
     if percents and total is None:
         ctx.error("mix", "a percentage needs `total = N` in the mix", percents[0].amount.span)
         raise Invalid(block.name)
+    for t in percents:
+        if not 0 < t.amount.value <= 100:
+            ctx.error("range", f"a percentage must lie in 0..100, not {t.amount.value}", t.span)
+            raise Invalid(block.name)
     fixed = sum(int(t.amount.value) for t in nodes if not t.percent)
     shares = _percent_counts(ctx, percents, total or 0)
     out: list[p.TakeRule] = []
@@ -104,6 +141,14 @@ def _takes(
         rule = _optional(_take, ctx, t, count, prog) if count is not None else None
         if rule is not None:
             out.append(rule)
+    if fixed > MAX_RECORDS and all(t.amount.value <= MAX_RECORDS for t in nodes):
+        ctx.error(
+            "limit",
+            f"the takes add up to {fixed:,}, above the maximum of {MAX_RECORDS:,} records in a mix",
+            block.name_span,
+            "build a large dataset from several mixes or recipes",
+        )
+        raise Invalid(block.name)
     if total is not None and fixed + sum(shares.values()) != total:
         ctx.error(
             "mix",
@@ -117,7 +162,20 @@ def _takes(
 def _count(ctx: Context, v: n.Num) -> int:
     if not isinstance(v.value, int) or v.value < 1:
         raise ctx.fail("mix", f"a take count must be a positive integer, not {v.value}", v.span)
-    return v.value
+    return _bounded(ctx, v, "a take count", 1)
+
+
+def _bounded(ctx: Context, v: n.Value, what: str, lo: int) -> int:
+    """An integer count, at most MAX_RECORDS."""
+    count = ctx.integer(v, what, lo)
+    if count > MAX_RECORDS:
+        raise ctx.fail(
+            "limit",
+            f"{what} of {count:,} is above the maximum of {MAX_RECORDS:,} records in a mix",
+            v.span,
+            "build a large dataset from several mixes or recipes",
+        )
+    return count
 
 
 def _percent_counts(ctx: Context, percents: list[n.Take], total: int) -> dict[int, int]:
@@ -240,7 +298,7 @@ def _quota(
             did_you_mean(q.origin, [t for t, r in origins.items() if r.synthetic]),
         )
     where = condition(ctx, q.where, _persona_resolver(ctx, prog["task"][q.origin], prog))
-    count = ctx.integer(q.count, "a quota", 0)
+    count = _bounded(ctx, q.count, "a quota", 0)
     if q.bound in ("at_least", "exactly") and count > take.count:
         ctx.error(
             "mix",
@@ -289,40 +347,15 @@ def _filters(ctx: Context, block: n.Block, prog: dict[str, Any]) -> dict[str, An
             match stmt:
                 case n.Dedupe():
                     rules["dedupe"] = _dedupe(ctx, stmt)
-                case n.Leakage(source, max_overlap):
-                    if source not in prog["declared"]["source"]:
-                        raise ctx.fail(
-                            "undefined-name",
-                            f"unknown source '{source}'",
-                            stmt.span,
-                            did_you_mean(source, prog["source"]),
-                        )
-                    leakage.append((source, ctx.number(max_overlap, "max_overlap", 0, 1)))
-                case n.Judge(model, rubric, minimum):
-                    if model not in prog["declared"]["model"]:
-                        raise ctx.fail(
-                            "undefined-name",
-                            f"unknown model '{model}'",
-                            stmt.span,
-                            did_you_mean(model, prog["model"]),
-                        )
-                    lo, hi = p.JUDGE_SCALE
-                    rules["judge"] = p.JudgeRule(
-                        model, rubric.value, ctx.integer(minimum, "min", lo, hi)
-                    )
+                case n.Leakage():
+                    leakage.append(_leakage(ctx, stmt, prog))
+                case n.Judge():
+                    rules["judge"] = _judge(ctx, stmt, prog)
                 case n.Split():
                     rules["splits"] = _splits(ctx, stmt)
-                case n.Write(path, fmt):
+                case n.Write():
                     rules["written"] = True
-                    if fmt not in p.EXPORT_FORMATS:
-                        raise ctx.fail(
-                            "type",
-                            f"unknown export format '{fmt}'",
-                            stmt.span,
-                            did_you_mean(fmt, p.EXPORT_FORMATS)
-                            or "formats: " + ", ".join(p.EXPORT_FORMATS),
-                        )
-                    rules["write_path"], rules["write_format"] = path.value, fmt
+                    rules["write_path"], rules["write_format"] = _write(ctx, stmt)
         except Invalid:
             continue
     rules["leakage"] = tuple(leakage)
@@ -333,6 +366,55 @@ def _filters(ctx: Context, block: n.Block, prog: dict[str, Any]) -> dict[str, An
             block.name_span,
         )
     return rules
+
+
+def _leakage(ctx: Context, stmt: n.Leakage, prog: dict[str, Any]) -> tuple[str, float]:
+    if stmt.source not in prog["declared"]["source"]:
+        raise ctx.fail(
+            "undefined-name",
+            f"unknown source '{stmt.source}'",
+            stmt.span,
+            did_you_mean(stmt.source, prog["source"]),
+        )
+    return stmt.source, ctx.number(stmt.max_overlap, "max_overlap", 0, 1)
+
+
+def _judge(ctx: Context, stmt: n.Judge, prog: dict[str, Any]) -> p.JudgeRule:
+    if stmt.model not in prog["declared"]["model"]:
+        raise ctx.fail(
+            "undefined-name",
+            f"unknown model '{stmt.model}'",
+            stmt.span,
+            did_you_mean(stmt.model, prog["model"]),
+        )
+    verbatim(ctx, stmt.rubric, "a judge's rubric")
+    lo, hi = p.JUDGE_SCALE
+    return p.JudgeRule(stmt.model, stmt.rubric.value, ctx.integer(stmt.min, "min", lo, hi))
+
+
+def _write(ctx: Context, stmt: n.Write) -> tuple[str, str]:
+    if stmt.format not in p.EXPORT_FORMATS:
+        raise ctx.fail(
+            "type",
+            f"unknown export format '{stmt.format}'",
+            stmt.span,
+            did_you_mean(stmt.format, p.EXPORT_FORMATS)
+            or "formats: " + ", ".join(p.EXPORT_FORMATS),
+        )
+    _folder_name(ctx, stmt.path)
+    return stmt.path.value, stmt.format
+
+
+def _folder_name(ctx: Context, path: n.Str) -> None:
+    """A folder name the system can create: no NUL byte, no part over 255 bytes."""
+    parts = path.value.split("/")
+    if not path.value or "\0" in path.value or any(len(p.encode()) > 255 for p in parts):
+        raise ctx.fail(
+            "type",
+            "the output folder must be a usable folder name",
+            path.span,
+            "no NUL byte, and at most 255 bytes between two '/'",
+        )
 
 
 def _dedupe(ctx: Context, d: n.Dedupe) -> tuple[str, float]:
@@ -354,8 +436,38 @@ def _dedupe(ctx: Context, d: n.Dedupe) -> tuple[str, float]:
 
 
 def _splits(ctx: Context, s: n.Split) -> tuple[tuple[str, float], ...]:
+    for part in s.parts:
+        ratio = part.ratio
+        if isinstance(ratio, n.Num) and 1 < ratio.value <= 100:
+            raise ctx.fail(
+                "range",
+                f"split ratios are fractions between 0 and 1, not {ratio.raw or ratio.value}",
+                ratio.span,
+                f"write {ratio.value / 100:g} for {ratio.value:g}%",
+            )
     parts = tuple((part.name, ctx.number(part.ratio, "a split ratio", 0, 1)) for part in s.parts)
     names = [name for name, _ in parts]
+    for part in s.parts:
+        if part.name.lower() in RESERVED_SPLITS:
+            ctx.error(
+                "reserved-name",
+                f"a split cannot be named '{part.name}': the build writes a file of that name",
+                part.span,
+                "name it train, eval, test, validation, ...",
+            )
+        elif not SPLIT_NAME.fullmatch(part.name):
+            ctx.error(
+                "reserved-name",
+                f"a split name is a file name: letters, digits, '_' and '-', not '{part.name}'",
+                part.span,
+            )
+    lowered = [name.lower() for name in names]
+    if len(set(lowered)) != len(lowered) and len(set(names)) == len(names):
+        ctx.error(
+            "duplicate-name",
+            "split names differ only in case (their files collide on some systems)",
+            s.span,
+        )
     if len(set(names)) != len(names):
         ctx.error("duplicate-name", "a split name is repeated", s.span)
     if any(r <= 0 for _, r in parts):
@@ -368,19 +480,20 @@ def _splits(ctx: Context, s: n.Split) -> tuple[tuple[str, float], ...]:
 
 
 def _check_formats(ctx: Context, block: n.Block, mix: p.Mix, prog: dict[str, Any]) -> None:
+    needs = FORMATS[mix.write_format].needs
     for take in mix.takes:
         origin = prog["task"].get(take.origin) or prog["source"].get(take.origin)
         fmt: p.Format | None = origin.format if origin else None
         if fmt is None:
             continue
-        if mix.write_format in PREFERENCE_ONLY and fmt.kind != "preference":
+        if needs == "preference" and fmt.kind != "preference":
             ctx.error(
                 "mix",
                 f"{mix.write_format} needs preference records; "
                 f"'{take.origin}' has {'an' if fmt.kind[0] in 'aeiou' else 'a'} {fmt.kind} format",
                 block.name_span,
             )
-        if mix.write_format in SINGLE_TURN_ONLY and isinstance(origin, p.Task) and origin.turns > 1:
+        if needs == "single_turn" and isinstance(origin, p.Task) and origin.turns > 1:
             ctx.error(
                 "mix",
                 f"{mix.write_format} holds single-turn records; "

@@ -12,6 +12,7 @@ from recipec.diagnostics import did_you_mean
 
 TYPES = ("string", "int", "float", "bool", "enum", "list", "regex")
 MAX_STRING = 100_000
+MAX_ITEMS = 1_000  # items of a list field
 
 
 def object_schema(ctx: Context, obj: n.Object) -> dict[str, Any]:
@@ -155,6 +156,13 @@ def _list(ctx: Context, call: n.Call) -> dict[str, Any]:
     if lo is not None and hi is not None:
         if lo < 0:
             raise ctx.fail("range", "list sizes cannot be negative", call.span)
+        if hi > MAX_ITEMS:
+            raise ctx.fail(
+                "limit",
+                f"a list holds at most {MAX_ITEMS:,} items, not {hi:,}",
+                call.span,
+                "generate smaller records; split a long list over several records",
+            )
         schema["minItems"], schema["maxItems"] = int(lo), int(hi)
     return schema
 

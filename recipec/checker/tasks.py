@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from recipec import nodes as n
@@ -11,7 +12,7 @@ from recipec.checker.declarations import SAMPLING, bounded, format_call
 from recipec.checker.schema import object_schema
 from recipec.diagnostics import did_you_mean
 from recipec.strings import long_string
-from recipec.templates import TemplateFailure, names, span_at
+from recipec.templates import TemplateFailure, names, problems, render, span_at
 
 TASK_SETTINGS = {
     "persona": "NAME",
@@ -27,17 +28,7 @@ TASK_SETTINGS = {
 
 def task(ctx: Context, block: n.Block, declared: dict[str, Any]) -> p.Task:
     s = ctx.settings(block, TASK_SETTINGS, required=("prompt", "format"))
-    outputs = [stmt for stmt in block.body if isinstance(stmt, n.Output)]
-    if not outputs:
-        ctx.error(
-            "missing-setting",
-            f"task '{block.name}' needs an `output {{ ... }}` block",
-            block.name_span,
-        )
-        raise Invalid(block.name)
-    for extra in outputs[1:]:
-        ctx.error("duplicate-name", "a task has one output block", extra.span)
-    schema = object_schema(ctx, outputs[0].schema)
+    schema = _output(ctx, block)
     fields = tuple(schema["properties"])
     persona = _ref(ctx, s.get("persona"), "persona", declared["persona"])
     model = _model(ctx, block, s.get("model"), declared["model"])
@@ -56,9 +47,10 @@ def task(ctx: Context, block: n.Block, declared: dict[str, Any]) -> p.Task:
         allowed["persona"] = declared["persona"][persona]
     if examples:
         allowed["examples"] = None
-    prompt = _template(ctx, s["prompt"].value, allowed)
-    shows_examples = prompt is not None and "examples" in names(prompt)[0]
-    system = _template(ctx, s["system"].value, allowed) if "system" in s else None
+    trial = _trial_variables(block.name, turns, allowed, examples, declared["source"])
+    prompt = _template(ctx, s["prompt"].value, allowed, trial)
+    shows_examples = prompt is not None and "examples" in _names(prompt)
+    system = _template(ctx, s["system"].value, allowed, trial) if "system" in s else None
     sampling = tuple(
         (name, value)
         for name in SAMPLING
@@ -81,6 +73,21 @@ def task(ctx: Context, block: n.Block, declared: dict[str, Any]) -> p.Task:
         block.span,
         shows_examples,
     )
+
+
+def _output(ctx: Context, block: n.Block) -> dict[str, Any]:
+    """The JSON Schema of the task's one `output { ... }` block."""
+    outputs = [stmt for stmt in block.body if isinstance(stmt, n.Output)]
+    if not outputs:
+        ctx.error(
+            "missing-setting",
+            f"task '{block.name}' needs an `output {{ ... }}` block",
+            block.name_span,
+        )
+        raise Invalid(block.name)
+    for extra in outputs[1:]:
+        ctx.error("duplicate-name", "a task has one output block", extra.span)
+    return object_schema(ctx, outputs[0].schema)
 
 
 def _ref(ctx: Context, a: n.Assign | None, kind: str, declared: dict[str, Any]) -> str | None:
@@ -130,15 +137,55 @@ def _examples(ctx: Context, a: n.Assign | None, sources: dict[str, Any]) -> tupl
     return (name, k) if name else None
 
 
-def _template(ctx: Context, v: n.Value, allowed: dict[str, Any]) -> p.Template | None:
+def _names(t: p.Template) -> set[str]:
+    try:
+        return names(t)[0]
+    except TemplateFailure:  # already reported
+        return set()
+
+
+def _trial_variables(
+    task: str,
+    turns: int,
+    allowed: dict[str, Any],
+    examples: tuple[str, int] | None,
+    sources: dict[str, Any],
+) -> dict[str, Any] | None:
+    """Variables like those of a planned job (a persona drawn with a fixed seed, the source's
+    first rows as examples), so that check renders each template once under its limits;
+    None where they cannot be made (a persona or source that failed its own checks)."""
+    variables: dict[str, Any] = {"task": task, "turns": turns, "persona": {}, "examples": []}
+    persona = allowed.get("persona")
+    if "persona" in allowed:
+        if not isinstance(persona, p.Persona):
+            return None
+        try:
+            variables["persona"] = p.sample_persona(persona, random.Random(0), budget=2_000)
+        except p.Unsatisfiable:
+            return None
+    if examples is not None:
+        src = sources.get(examples[0])
+        if not isinstance(src, p.DataSource):
+            return None
+        variables["examples"] = list(src.rows[: examples[1]])
+    return variables
+
+
+def _template(
+    ctx: Context, v: n.Value, allowed: dict[str, Any], trial: dict[str, Any] | None
+) -> p.Template | None:
     if not isinstance(v, n.Str):
         raise ctx.fail("type", "a prompt must be a string", v.span)
     t = template_of(v)
     try:
         undeclared, attrs = names(t)
+        found = problems(t)
     except TemplateFailure as exc:
         ctx.error("template", exc.message, exc.span, exc.hint)
         return None
+    for failure in found:
+        ctx.error("template", failure.message, failure.span, failure.hint)
+    before = len(ctx.diagnostics)
     for name in sorted(undeclared - set(allowed)):
         hint = did_you_mean(name, allowed) or "variables here: " + ", ".join(sorted(allowed))
         ctx.error("template", f"undefined template variable '{name}'", _find(t, name), hint)
@@ -153,7 +200,17 @@ def _template(ctx: Context, v: n.Value, allowed: dict[str, Any]) -> p.Template |
                     span_at(t, line, f"persona.{attr}"),
                     did_you_mean(attr, known),
                 )
+    if not found and len(ctx.diagnostics) == before and trial is not None:
+        _render_once(ctx, t, trial)
     return t
+
+
+def _render_once(ctx: Context, t: p.Template, trial: dict[str, Any]) -> None:
+    try:
+        render(t, trial)
+    except TemplateFailure as exc:
+        hint = "found by rendering it once at check time, with a sampled persona"
+        ctx.error("template", exc.message, exc.span, exc.hint or hint)
 
 
 def template_of(v: n.Str) -> p.Template:

@@ -1,11 +1,14 @@
-"""Build report: manifest, splits and provenance in, report.md and self-contained report.html out.
+"""Build report: manifest, splits, provenance and rejected attempts in; report.md and a
+self-contained report.html out.
 
-Both files render the same list of Sections (tables, bar charts, notes), so they never disagree.
-The HTML has inline CSS and hand-drawn inline SVG: no scripts, no links, no external assets.
+Both files render the same list of Sections (tables, charts, records, warnings, notes), so they
+never disagree. The HTML has inline CSS and inline SVG charts drawn by matplotlib; a Content
+Security Policy forbids every fetch and script, so the page works offline and stays inert.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 from collections import Counter
@@ -14,10 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
+from recipec.dataset.charts import bar_chart
 from recipec.dataset.example import Example, responses
+from recipec.dataset.review import BuildWarning, review
 from recipec.dataset.stats import (
     Summary,
-    char_lengths,
     distinct_n,
     histogram,
     summarize,
@@ -25,6 +31,7 @@ from recipec.dataset.stats import (
     word_lengths,
 )
 from recipec.dataset.writers import write_atomic
+from recipec.diagnostics import BuildFailed
 
 NA = "n/a"
 DROP_FILTERS = ("exact_duplicate", "near_duplicate", "leakage", "judge")
@@ -33,6 +40,11 @@ BOUNDS: dict[str, Callable[[int, int], bool]] = {
     "at_most": lambda delivered, wanted: delivered <= wanted,
     "exactly": lambda delivered, wanted: delivered == wanted,
 }
+SAMPLES_PER_GROUP = 3
+SAMPLE_GROUPS = 12
+REJECTED_PER_REASON = 2
+
+CountTokens = Callable[[str], int]
 
 
 @dataclass(frozen=True)
@@ -43,11 +55,30 @@ class Table:
 
 @dataclass(frozen=True)
 class Chart:
+    """Bars of counts; `expected`, when given, is a second series (what the weights ask for)."""
+
     title: str
     bars: tuple[tuple[str, int], ...]
+    expected: tuple[float, ...] | None = None
+    unit: str = "records"
+    legend: tuple[str, str] = ("records", "from the weights")
 
 
-Block = Table | Chart | str
+@dataclass(frozen=True)
+class Record:
+    """One record shown in full: a title, a line about it, and its texts under their labels."""
+
+    title: str
+    about: str
+    texts: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Warnings:
+    items: tuple[BuildWarning, ...]
+
+
+Block = Table | Chart | Record | Warnings | str
 
 
 @dataclass(frozen=True)
@@ -57,38 +88,114 @@ class Section:
 
 
 def render_report(
-    manifest: dict[str, Any],
+    manifest: Mapping[str, Any],
     splits: Mapping[str, Sequence[Example]],
-    provenance: Sequence[dict[str, Any]],
+    provenance: Sequence[Mapping[str, Any]],
     outdir: Path,
-) -> None:
-    """Write outdir/report.md and outdir/report.html; missing manifest keys show as n/a."""
-    sections = build_sections(manifest, splits, provenance)
-    title = f"recipec report: {show(manifest.get('recipe'))}"
+    rejected: Sequence[Mapping[str, Any]] = (),
+    count_tokens: CountTokens | None = None,
+) -> tuple[BuildWarning, ...]:
+    """Write outdir/report.md and outdir/report.html; return the warnings the report shows.
+
+    Every argument after `outdir` and every manifest key is optional: a folder written by an
+    older or failed build renders, with n/a where a value is missing. `count_tokens` (the
+    teacher's tokenizer) gives lengths of whole records in tokens; without it, the lengths of
+    synthetic records come from their provenance `output_tokens`.
+    """
+    files, warnings = report_files(manifest, splits, provenance, rejected, count_tokens)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    write_atomic(outdir / "report.md", [to_markdown(title, sections).encode("utf-8")])
-    write_atomic(outdir / "report.html", [to_html(title, sections).encode("utf-8")])
+    for name, data in files.items():
+        write_atomic(outdir / name, [data])
+    return warnings
+
+
+def report_files(
+    manifest: Mapping[str, Any],
+    splits: Mapping[str, Sequence[Example]],
+    provenance: Sequence[Mapping[str, Any]],
+    rejected: Sequence[Mapping[str, Any]] = (),
+    count_tokens: CountTokens | None = None,
+) -> tuple[dict[str, bytes], tuple[BuildWarning, ...]]:
+    """The bytes of report.md and report.html, and the warnings they show (for a build that
+    writes its folder as one transaction)."""
+    warnings = review(manifest, provenance, rejected)
+    sections = build_sections(manifest, splits, provenance, rejected, count_tokens, warnings)
+    title = f"recipec report: {show(manifest.get('recipe'))}"
+    files = {
+        "report.md": to_markdown(title, sections).encode("utf-8"),
+        "report.html": to_html(title, sections).encode("utf-8"),
+    }
+    return files, warnings
+
+
+@dataclass(frozen=True)
+class BuildFiles:
+    """What `render_report` needs, as a build left it in its output folder."""
+
+    manifest: dict[str, Any]
+    splits: dict[str, list[Example]]
+    provenance: list[dict[str, Any]]
+    rejected: list[dict[str, Any]]
+
+
+def read_build(outdir: Path) -> BuildFiles:
+    """The files of any build, finished, short or failed: only manifest.json must exist;
+    provenance.jsonl, .recipec/examples.jsonl and .recipec/rejected.jsonl are read if there."""
+    outdir = Path(outdir)
+    try:
+        manifest = orjson.loads((outdir / "manifest.json").read_bytes())
+        # A failed build keeps its provenance inside .recipec/ (it writes no dataset files).
+        kept = outdir / ".recipec" / "provenance.jsonl"
+        provenance = _jsonl(kept if kept.exists() else outdir / "provenance.jsonl")
+        rejected = _jsonl(outdir / ".recipec" / "rejected.jsonl")
+        rows = _jsonl(outdir / ".recipec" / "examples.jsonl")
+    except FileNotFoundError:
+        raise BuildFailed(
+            f"{outdir} holds no build (manifest.json is missing)",
+            "give the output folder of a `recipec build`",
+        ) from None
+    except (orjson.JSONDecodeError, ValueError) as exc:
+        raise BuildFailed(f"{outdir}: a build file is corrupt ({exc})") from None
+    # JSON objects are written with sorted keys; the recipe's split order is kept beside them.
+    order = manifest.get("split_order") or list(manifest.get("splits") or {})
+    splits: dict[str, list[Example]] = {name: [] for name in order}
+    for row in rows:
+        splits.setdefault(row.pop("split"), []).append(Example.from_dict(row))
+    return BuildFiles(manifest, splits, provenance, rejected)
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
 
 
 def build_sections(
     manifest: Mapping[str, Any],
     splits: Mapping[str, Sequence[Example]],
     provenance: Sequence[Mapping[str, Any]],
+    rejected: Sequence[Mapping[str, Any]] = (),
+    count_tokens: CountTokens | None = None,
+    warnings: tuple[BuildWarning, ...] | None = None,
 ) -> list[Section]:
     examples = [example for members in splits.values() for example in members]
+    found = review(manifest, provenance, rejected) if warnings is None else warnings
     return [
         _summary(manifest, examples),
-        _models(manifest),
+        Section("Warnings", (Warnings(found),) if found else ("none",)),
+        _samples(splits, provenance),
+        _rejected(manifest, rejected),
         _origins(manifest),
+        _personas(manifest, provenance),
         _quotas(manifest),
         _splits(splits),
         _strata(splits),
-        _rejections(manifest),
-        _drops(manifest),
         _judge(provenance),
-        _lengths(examples),
+        _lengths(examples, provenance, count_tokens),
         _diversity(examples),
+        _models(manifest),
+        _drops(manifest),
         _provenance(provenance),
     ]
 
@@ -116,33 +223,172 @@ def _count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def _five(summary: Summary | None) -> str:
     if summary is None:
         return NA
     return f"{summary.min} / {summary.median:g} / {summary.p90} / {summary.max}"
 
 
+def duration(seconds: float | None) -> str:
+    """Seconds as a person reads them: 42.0 s, 3 min 07 s, 2 h 05 min."""
+    if seconds is None:
+        return NA
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def _spread(ident: str) -> str:
+    """A stable order that is not the id order, so samples are not all from the first jobs."""
+    return hashlib.sha256(ident.encode("utf-8")).hexdigest()
+
+
 # Sections -------------------------------------------------------------------------------------
 
 
 def _summary(manifest: Mapping[str, Any], examples: Sequence[Example]) -> Section:
-    tokens = _section(manifest, "tokens")
-    seconds = manifest.get("seconds")
-    output = _count(tokens.get("output"))
-    rate = output / seconds if output is not None and isinstance(seconds, int | float) else None
     rows = [
         ("recipe", show(manifest.get("recipe"))),
+        ("mix", show(manifest.get("mix"))),
         ("status", show(manifest.get("status"))),
+        ("stopped early", show(manifest.get("stopped_early") or None)),
         ("format", show(manifest.get("format"))),
         ("fingerprint", show(manifest.get("fingerprint"))),
         ("seed", show(manifest.get("seed"))),
         ("examples", str(len(examples))),
-        ("prompt tokens", show(tokens.get("prompt"))),
-        ("output tokens", show(output)),
-        ("seconds", show(float(seconds) if isinstance(seconds, int | float) else None)),
-        ("output tokens per second", show(rate if seconds else None)),
+        *_effort(manifest),
     ]
     return Section("Summary", (Table(("item", "value"), tuple(rows)),))
+
+
+def _effort(manifest: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Time and tokens of the whole build, resumes included; this run's own figures beside."""
+    totals = _section(manifest, "totals")
+    generations = _section(manifest, "generations")
+    run_seconds = _number(manifest.get("seconds"))
+    if totals:
+        seconds, output = _number(totals.get("seconds")), _count(totals.get("output_tokens"))
+        rows = [
+            ("time, whole build", duration(seconds)),
+            ("generations, whole build", show(totals.get("generations"))),
+            ("prompt tokens, whole build", show(totals.get("prompt_tokens"))),
+            ("output tokens, whole build", show(output)),
+        ]
+    else:
+        # An older manifest: its token counts include generations reused from the journal, so
+        # a rate over this run's seconds is only honest when nothing was reused.
+        tokens = _section(manifest, "tokens")
+        seconds, output = run_seconds, _count(tokens.get("output"))
+        if _count(generations.get("reused")):
+            seconds = None
+        rows = [
+            ("prompt tokens", show(tokens.get("prompt"))),
+            ("output tokens", show(output)),
+        ]
+    rate = output / seconds if output is not None and seconds else None
+    rows.append(("output tokens per second", f"{rate:.1f}" if rate is not None else NA))
+    rows.append(("this run", _this_run(run_seconds, generations)))
+    return rows
+
+
+def _this_run(seconds: float | None, generations: Mapping[str, Any]) -> str:
+    new, reused = _count(generations.get("new")), _count(generations.get("reused"))
+    parts = [duration(seconds)]
+    if new is not None or reused is not None:
+        parts.append(f"{show(new)} generated, {show(reused)} reused from the journal")
+    return "; ".join(parts)
+
+
+def _samples(
+    splits: Mapping[str, Sequence[Example]], provenance: Sequence[Mapping[str, Any]]
+) -> Section:
+    rows = {str(row.get("id")): row for row in provenance}
+    where = {ex.id: name for name, members in splits.items() for ex in members}
+    groups: dict[tuple[str, str], list[Example]] = {}
+    for members in splits.values():
+        for ex in members:
+            groups.setdefault((ex.origin, ex.stratum), []).append(ex)
+    if not groups:
+        return Section("Sample records", (NA,))
+    keys = sorted(groups)
+    note = (
+        f"Up to {SAMPLES_PER_GROUP} records of each origin and stratum, in full, exactly as "
+        "they will be trained on. Read them before training."
+    )
+    blocks: list[Block] = [note]
+    for origin, stratum in keys[:SAMPLE_GROUPS]:
+        chosen = sorted(groups[origin, stratum], key=lambda ex: _spread(ex.id))
+        for ex in chosen[:SAMPLES_PER_GROUP]:
+            blocks.append(_record(ex, where[ex.id], rows.get(ex.id, {})))
+    if len(keys) > SAMPLE_GROUPS:
+        blocks.append(f"{len(keys) - SAMPLE_GROUPS} more origin/stratum groups are not shown.")
+    return Section("Sample records", tuple(blocks))
+
+
+def _record(ex: Example, split: str, row: Mapping[str, Any]) -> Record:
+    about = [f"origin {ex.origin}", f"split {split}"]
+    if ex.stratum:
+        about.append(f"stratum {ex.stratum}")
+    about.append("synthetic" if ex.synthetic else "real")
+    if isinstance(row.get("persona"), Mapping) and row["persona"]:
+        about.append("persona " + _persona(row["persona"]))
+    if _count(row.get("judge_score")) is not None:
+        about.append(f"judge score {row['judge_score']}")
+    if _count(row.get("retries")):
+        about.append(f"{row['retries']} retries")
+    near = row.get("nearest_real")
+    if isinstance(near, Mapping) and _number(near.get("overlap")) is not None:
+        about.append(f"nearest real {near.get('id')} ({float(near['overlap']):.0%} overlap)")
+    texts = [(m.role, m.content) for m in ex.messages]
+    texts += [
+        (k, v) for k, v in (("chosen", ex.chosen), ("rejected", ex.rejected)) if v is not None
+    ]
+    return Record(ex.id, ", ".join(about), tuple(texts))
+
+
+def _persona(persona: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={persona[k]}" for k in sorted(persona))
+
+
+def _rejected(manifest: Mapping[str, Any], rejected: Sequence[Mapping[str, Any]]) -> Section:
+    title = "Rejected attempts"
+    counts = Counter(str(row.get("reason")) for row in rejected)
+    if not counts and isinstance(manifest.get("rejections"), Mapping):
+        counts = Counter({str(k): _count(v) or 0 for k, v in manifest["rejections"].items()})
+    ranked = tuple(sorted(counts.items(), key=lambda pair: (-pair[1], pair[0])))
+    if not ranked:
+        none = "none" if isinstance(manifest.get("rejections"), Mapping) else NA
+        return Section(title, (none,))
+    table = Table(("reason", "attempts"), tuple((name, str(n)) for name, n in ranked))
+    blocks: list[Block] = [table, Chart("rejected attempts by reason", ranked, unit="attempts")]
+    if rejected:
+        blocks.append(
+            f"Up to {REJECTED_PER_REASON} rejected attempts per reason, with the teacher's text."
+        )
+    for reason, _ in ranked:
+        rows = [row for row in rejected if str(row.get("reason")) == reason]
+        rows.sort(key=lambda row: _spread(f"{row.get('job')}/{row.get('attempt')}"))
+        blocks += [_rejected_record(row) for row in rows[:REJECTED_PER_REASON]]
+    return Section(title, tuple(blocks))
+
+
+def _rejected_record(row: Mapping[str, Any]) -> Record:
+    about = [f"reason {row.get('reason')}"]
+    if row.get("detail"):
+        about.append(str(row["detail"]))
+    if row.get("task"):
+        about.append(f"task {row['task']}")
+    if isinstance(row.get("persona"), Mapping) and row["persona"]:
+        about.append("persona " + _persona(row["persona"]))
+    title = f"{row.get('job')} attempt {row.get('attempt')}"
+    return Record(title, ", ".join(about), (("text", str(row.get("text") or "")),))
 
 
 def _models(manifest: Mapping[str, Any]) -> Section:
@@ -165,8 +411,63 @@ def _origins(manifest: Mapping[str, Any]) -> Section:
         for origin in origins
     )
     bars = tuple((origin, _count(counts.get(origin)) or 0) for origin in origins)
+    wanted = tuple(float(_count(targets.get(origin)) or 0) for origin in origins)
     table = Table(("origin", "target", "delivered", "met"), rows)
-    return Section("Examples per origin", (table, Chart("delivered per origin", bars)))
+    chart = Chart(
+        "delivered per origin, against the target",
+        bars,
+        wanted if targets else None,
+        legend=("delivered", "target"),
+    )
+    return Section("Examples per origin", (table, chart))
+
+
+def _personas(manifest: Mapping[str, Any], provenance: Sequence[Mapping[str, Any]]) -> Section:
+    """Persona values of the accepted records against the weights written in the recipe."""
+    title = "Persona values against the recipe's weights"
+    weights = _section(manifest, "persona_weights")
+    blocks: list[Block] = []
+    for task in sorted(weights):
+        drawn = [
+            row["persona"]
+            for row in provenance
+            if row.get("origin") == task and isinstance(row.get("persona"), Mapping)
+        ]
+        attributes = weights[task] if isinstance(weights[task], Mapping) else {}
+        for attribute in sorted(attributes):
+            if isinstance(attributes[attribute], Mapping):
+                blocks += _persona_blocks(task, attribute, attributes[attribute], drawn)
+    if not blocks:
+        return Section(title, (NA,))
+    note = (
+        "Accepted records per value, and what the weights ask for. Quotas steer the draws and "
+        "rejections remove some, so small gaps are expected; a large one is worth a look."
+    )
+    return Section(title, (note, *blocks))
+
+
+def _persona_blocks(
+    task: str, attribute: str, weights: Mapping[str, Any], drawn: Sequence[Mapping[str, Any]]
+) -> list[Block]:
+    values = [str(v) for v in weights]
+    total_weight = sum(_number(w) or 0.0 for w in weights.values()) or 1.0
+    counts = Counter(str(persona.get(attribute)) for persona in drawn if attribute in persona)
+    n = sum(counts[v] for v in values)
+    rows, bars, expected = [], [], []
+    for value, weight in zip(values, weights.values(), strict=True):
+        share = (_number(weight) or 0.0) / total_weight
+        rows.append(
+            (value, show(weight), f"{share:.1%}", str(counts[value]), _share(counts[value], n))
+        )
+        bars.append((value, counts[value]))
+        expected.append(round(share * n, 2))
+    headers = ("value", "weight", "weight share", "records", "record share")
+    chart = Chart(f"{task}: persona.{attribute}", tuple(bars), tuple(expected))
+    return [f"{task}: persona.{attribute} ({n} records)", Table(headers, tuple(rows)), chart]
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part / whole:.1%}" if whole else NA
 
 
 def _met(counts: Mapping[str, Any], targets: Mapping[str, Any], origin: str) -> str:
@@ -232,22 +533,6 @@ def _strata(splits: Mapping[str, Sequence[Example]]) -> Section:
     return Section("Examples per stratum and split", (Table(headers, tuple(rows)),))
 
 
-def _ranked(counts: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:
-    """(name, count) pairs, largest count first, ties by name."""
-    pairs = [(str(name), _count(value) or 0) for name, value in counts.items()]
-    return tuple(sorted(pairs, key=lambda pair: (-pair[1], pair[0])))
-
-
-def _rejections(manifest: Mapping[str, Any]) -> Section:
-    if not isinstance(manifest.get("rejections"), Mapping):
-        return Section("Rejections by reason", (NA,))
-    ranked = _ranked(_section(manifest, "rejections"))
-    if not ranked:
-        return Section("Rejections by reason", ("none",))
-    table = Table(("reason", "rejections"), tuple((name, str(n)) for name, n in ranked))
-    return Section("Rejections by reason", (table, Chart("rejections by reason", ranked)))
-
-
 def _drops(manifest: Mapping[str, Any]) -> Section:
     dropped = _section(manifest, "dropped")
     names = [*DROP_FILTERS, *sorted(set(dropped) - set(DROP_FILTERS))]
@@ -262,7 +547,7 @@ def _judge(provenance: Sequence[Mapping[str, Any]]) -> Section:
     counts = tally(scores)
     note = f"{len(scores)} judged, mean score {sum(scores) / len(scores):.2f}"
     table = Table(("score", "examples"), tuple((score, str(n)) for score, n in counts))
-    return Section("Judge scores", (note, table, Chart("examples per judge score", tuple(counts))))
+    return Section("Judge scores", (note, table, Chart("records per judge score", tuple(counts))))
 
 
 def _by_origin(examples: Sequence[Example]) -> dict[str, list[Example]]:
@@ -272,19 +557,35 @@ def _by_origin(examples: Sequence[Example]) -> dict[str, list[Example]]:
     return {origin: groups[origin] for origin in sorted(groups)}
 
 
-def _lengths(examples: Sequence[Example]) -> Section:
+def _lengths(
+    examples: Sequence[Example],
+    provenance: Sequence[Mapping[str, Any]],
+    count_tokens: CountTokens | None,
+) -> Section:
     groups = _by_origin(examples)
     if not groups:
         return Section("Lengths", (NA,))
-    note = "Whole examples (every message and answer); min / median / p90 / max."
-    headers = ("origin", "examples", "characters", "words")
+    if count_tokens is not None:
+        note = "Whole records in the teacher's tokens (every message and answer); "
+        tokens = {o: [count_tokens(ex.text()) for ex in members] for o, members in groups.items()}
+    else:
+        note = "Synthetic records in teacher output tokens (from provenance); "
+        out = {str(r.get("id")): _count(r.get("output_tokens")) for r in provenance}
+        tokens = {
+            o: [t for ex in members if (t := out.get(ex.id)) is not None]
+            for o, members in groups.items()
+        }
+    note += "min / median / p90 / max."
+    headers = ("origin", "examples", "tokens", "words")
     rows, charts = [], []
     for origin, members in groups.items():
-        texts = [example.text() for example in members]
-        chars, words = summarize(char_lengths(texts)), summarize(word_lengths(texts))
-        rows.append((origin, str(len(members)), _five(chars), _five(words)))
-        bars = tuple(histogram(word_lengths(texts)))
-        charts.append(Chart(f"words per example: {origin}", bars))
+        words = word_lengths(ex.text() for ex in members)
+        rows.append(
+            (origin, str(len(members)), _five(summarize(tokens[origin])), _five(summarize(words)))
+        )
+        if tokens[origin]:
+            bars = tuple(histogram(tokens[origin]))
+            charts.append(Chart(f"tokens per record: {origin}", bars))
     return Section("Lengths", (note, Table(headers, tuple(rows)), *charts))
 
 
@@ -342,10 +643,34 @@ def _md_block(block: Block) -> list[str]:
     if isinstance(block, Table):
         return _md_table(block.headers, block.rows)
     if isinstance(block, Chart):
-        peak = max((value for _, value in block.bars), default=0) or 1
-        rows = tuple((label, str(n), "█" * round(BAR_CHARS * n / peak)) for label, n in block.bars)
-        return [f"**{_md(block.title)}**", "", *_md_table(("", "count", ""), rows)]
+        return _md_chart(block)
+    if isinstance(block, Record):
+        return _md_record(block)
+    if isinstance(block, Warnings):
+        return [f"- **{_md(w.code)}**: {_md(w.message)}" for w in block.items]
     return [_md(block)]
+
+
+def _md_chart(chart: Chart) -> list[str]:
+    peak = max((value for _, value in chart.bars), default=0) or 1
+    if chart.expected is None:
+        rows = tuple((label, str(n), "█" * round(BAR_CHARS * n / peak)) for label, n in chart.bars)
+        return [f"**{_md(chart.title)}**", "", *_md_table(("", chart.unit, ""), rows)]
+    paired = tuple(
+        (label, str(n), f"{want:g}", "█" * round(BAR_CHARS * n / peak))
+        for (label, n), want in zip(chart.bars, chart.expected, strict=True)
+    )
+    return [f"**{_md(chart.title)}**", "", *_md_table(("", chart.unit, "expected", ""), paired)]
+
+
+def _md_record(record: Record) -> list[str]:
+    """A record in full: each text in a fenced block longer than any backtick run inside it,
+    so Markdown renders it literally (no HTML, no emphasis) and keeps its line breaks."""
+    lines = [f"#### {_md(record.title)}", "", f"*{_md(record.about)}*"]
+    for label, text in record.texts:
+        fence = "`" * max(3, 1 + max((len(run) for run in re.findall("`+", text)), default=0))
+        lines += ["", f"**{_md(label)}**", "", fence + "text", text, fence]
+    return lines
 
 
 def _md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -357,24 +682,37 @@ def _md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str
 
 # HTML -----------------------------------------------------------------------------------------
 
+# Nothing may be fetched or run: charts are inline SVG, styles inline.
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
 CSS = """
-body { font: 15px/1.45 system-ui, sans-serif; color: #1d2228; max-width: 62rem; margin: 2rem auto;
+body { font: 15px/1.45 system-ui, sans-serif; color: #1d2228; max-width: 64rem; margin: 2rem auto;
   padding: 0 1rem; }
 h1 { font-size: 1.5rem; } h2 { font-size: 1.15rem; margin-top: 2rem;
   border-bottom: 1px solid #d5dbe1; }
 table { border-collapse: collapse; margin: .5rem 0; }
-th, td { border: 1px solid #d5dbe1; padding: .2rem .6rem; text-align: left; }
+th, td { border: 1px solid #d5dbe1; padding: .2rem .6rem; text-align: left; vertical-align: top;
+  word-break: normal; overflow-wrap: normal; }
 th { background: #f1f4f7; }
-td { font-variant-numeric: tabular-nums; word-break: break-all; }
+td { font-variant-numeric: tabular-nums; }
+td.token { overflow-wrap: anywhere; font-family: ui-monospace, monospace; font-size: .85rem; }
 figure { margin: .75rem 0; } figcaption { font-size: .9rem; color: #55606b; }
-svg text { font: 12px system-ui, sans-serif; fill: #1d2228; }
-svg rect { fill: #4a78b5; }
+figure svg { max-width: 100%; height: auto; }
+ul.warnings { padding-left: 1.2rem; }
+ul.warnings li { background: #fff4e5; border-left: 4px solid #d9822b; padding: .3rem .6rem;
+  margin: .3rem 0; list-style: none; }
+article.record { border: 1px solid #d5dbe1; border-radius: 4px; padding: .5rem .8rem;
+  margin: .75rem 0; }
+article.record h3 { font-size: 1rem; margin: 0; }
+article.record p.about { color: #55606b; font-size: .9rem; margin: .2rem 0 .4rem; }
+article.record dt { font-weight: 600; font-size: .85rem; margin-top: .4rem; }
+article.record dd { margin: 0; }
+article.record pre { white-space: pre-wrap; overflow-wrap: anywhere; background: #f7f9fa;
+  padding: .4rem .6rem; margin: .2rem 0; font: 13px/1.4 ui-monospace, monospace; }
 """.strip()
 
-LABEL_WIDTH = 220
-BAR_WIDTH = 420
-ROW_HEIGHT = 20
-LABEL_CHARS = 32
+# A cell with no spaces and this many characters is a token (hash, path): it may wrap anywhere.
+TOKEN_CHARS = 24
 
 
 def to_html(title: str, sections: Sequence[Section]) -> str:
@@ -382,6 +720,8 @@ def to_html(title: str, sections: Sequence[Section]) -> str:
         "<!DOCTYPE html>",
         '<html lang="en">',
         '<head><meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{_h(title)}</title>",
         f"<style>\n{CSS}\n</style>",
         "</head>",
@@ -402,36 +742,44 @@ def _h(text: str) -> str:
 
 def _html_block(block: Block) -> str:
     if isinstance(block, Table):
-        head = "".join(f"<th>{_h(cell)}</th>" for cell in block.headers)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{_h(cell)}</td>" for cell in row) + "</tr>" for row in block.rows
-        )
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        return _html_table(block)
     if isinstance(block, Chart):
-        return _svg_chart(block)
+        return _html_chart(block)
+    if isinstance(block, Record):
+        return _html_record(block)
+    if isinstance(block, Warnings):
+        items = "".join(
+            f"<li><strong>{_h(w.code)}</strong>: {_h(w.message)}</li>" for w in block.items
+        )
+        return f'<ul class="warnings">{items}</ul>'
     return f"<p>{_h(block)}</p>"
 
 
-def _svg_chart(chart: Chart) -> str:
-    """A horizontal bar chart as inline SVG, one row per bar, scaled to the largest value."""
+def _html_table(table: Table) -> str:
+    head = "".join(f"<th>{_h(cell)}</th>" for cell in table.headers)
+    body = "".join("<tr>" + "".join(_td(cell) for cell in row) + "</tr>" for row in table.rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _td(cell: str) -> str:
+    token = len(cell) >= TOKEN_CHARS and not any(c.isspace() for c in cell)
+    return f'<td class="token">{_h(cell)}</td>' if token else f"<td>{_h(cell)}</td>"
+
+
+def _html_chart(chart: Chart) -> str:
     if not chart.bars:
         return ""
-    peak = max(value for _, value in chart.bars) or 1
-    width = LABEL_WIDTH + BAR_WIDTH + 60
-    height = ROW_HEIGHT * len(chart.bars) + 8
-    bars = []
-    for k, (label, value) in enumerate(chart.bars):
-        y = 4 + k * ROW_HEIGHT
-        length = BAR_WIDTH * value / peak
-        short = label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
-        bars.append(
-            f"<g><title>{_h(label)}: {value}</title>"
-            f'<text x="{LABEL_WIDTH - 6}" y="{y + 14}" text-anchor="end">{_h(short)}</text>'
-            f'<rect x="{LABEL_WIDTH}" y="{y + 3}" width="{length:.1f}" height="{ROW_HEIGHT - 6}"/>'
-            f'<text x="{LABEL_WIDTH + length + 4:.1f}" y="{y + 14}">{value}</text></g>'
-        )
+    labels = [label for label, _ in chart.bars]
+    values = [value for _, value in chart.bars]
+    svg = bar_chart(chart.title, labels, values, chart.expected, chart.unit, chart.legend)
+    return f"<figure><figcaption>{_h(chart.title)}</figcaption>{svg}</figure>"
+
+
+def _html_record(record: Record) -> str:
+    texts = "".join(
+        f"<dt>{_h(label)}</dt><dd><pre>{_h(text)}</pre></dd>" for label, text in record.texts
+    )
     return (
-        f"<figure><figcaption>{_h(chart.title)}</figcaption>"
-        f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
-        f'aria-label="{_h(chart.title)}">{"".join(bars)}</svg></figure>'
+        f'<article class="record"><h3>{_h(record.title)}</h3>'
+        f'<p class="about">{_h(record.about)}</p><dl>{texts}</dl></article>'
     )

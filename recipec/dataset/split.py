@@ -1,5 +1,15 @@
 """Splitting: examples, ratios and a seed in, a deterministic stratified partition out.
 
+No record of a later split near-duplicates a record of the first split (the training split).
+Two records are near duplicates when the Jaccard similarity of their prompt sides (the user
+messages) or of their whole texts (every message but the system one, and chosen and
+rejected) is at least the threshold, on `dedupe.shingles` (word 3-shingles of the normalised
+text, character 4-grams under 8 words), computed exactly. Near duplicates are joined
+transitively into groups (union-find) and every record of a group of two or more goes to the
+first split; the other records are dealt as below into the seats that remain. When the
+groups alone outnumber the first split's seats, the first split grows to hold them and the
+other splits share the remaining records by their ratios.
+
 Split sizes are the largest-remainder apportionment of N by the ratios. Each stratum (origin
 and stratum label) gets floor or ceil of its ideal share of every split; which cells round up
 is a small bipartite flow problem, solved so that row (stratum) and column (split) totals are
@@ -11,30 +21,156 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 
+from recipec.dataset.dedupe import shingles
 from recipec.dataset.example import Example
 
 RATIO_TOLERANCE = 1e-9
+# Used when the recipe gives no near-dedupe threshold: the dedupe default.
+DEFAULT_THRESHOLD = 0.85
+
+
+@dataclass(frozen=True)
+class Partition:
+    """The splits, and the near-duplicate groups that were kept together in the first split."""
+
+    splits: dict[str, list[Example]]
+    groups: tuple[tuple[str, ...], ...]  # ids, each group and the groups in order_key order
+
+    @property
+    def grouped(self) -> int:
+        """How many records a near-duplicate group bound to the first split."""
+        return sum(len(group) for group in self.groups)
 
 
 def split(
-    examples: Sequence[Example], ratios: Mapping[str, float], seed: int
+    examples: Sequence[Example],
+    ratios: Mapping[str, float],
+    seed: int,
+    threshold: float = DEFAULT_THRESHOLD,
 ) -> dict[str, list[Example]]:
     """Partition `examples` into the named splits; ratios must sum to 1."""
+    return partition(examples, ratios, seed, threshold).splits
+
+
+def partition(
+    examples: Sequence[Example],
+    ratios: Mapping[str, float],
+    seed: int,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> Partition:
+    """The splits with near-duplicate groups kept in the first split (see the module docstring)."""
     shares = _shares(ratios)
     _check_unique_ids(examples)
-    strata = _strata(examples, seed)
-    sizes = apportion(len(examples), shares)
-    table = allocate([len(members) for members in strata.values()], shares, sizes)
+    groups = near_groups(examples, threshold, seed)
+    bound = {example_id for group in groups for example_id in group}
+    free = [e for e in examples if e.id not in bound]
+    sizes = _sizes(len(examples), len(bound), shares)
     result: dict[str, list[Example]] = {name: [] for name in shares}
-    for members, counts in zip(strata.values(), table, strict=True):
-        _deal(members, dict(zip(shares, counts, strict=True)), result)
-    return {
+    result[next(iter(shares))].extend(e for e in examples if e.id in bound)
+    _deal_stratified(free, [sizes[0] - len(bound), *sizes[1:]], seed, result)
+    splits = {
         name: sorted(rows, key=lambda e: order_key(seed, e.id)) for name, rows in result.items()
     }
+    return Partition(splits, groups)
+
+
+def _deal_stratified(
+    examples: list[Example], sizes: list[int], seed: int, into: dict[str, list[Example]]
+) -> None:
+    """Deal `examples` into splits of exactly `sizes`, every stratum in proportion."""
+    if not examples:
+        return
+    shares = {name: Fraction(n, len(examples)) for name, n in zip(into, sizes, strict=True)}
+    strata = _strata(examples, seed)
+    table = allocate([len(members) for members in strata.values()], shares, sizes)
+    for members, counts in zip(strata.values(), table, strict=True):
+        _deal(members, dict(zip(into, counts, strict=True)), into)
+
+
+def _sizes(total: int, bound: int, shares: Mapping[str, Fraction]) -> list[int]:
+    """Largest-remainder sizes; if `bound` records exceed the first split, it grows to hold
+    them and the other splits share the rest by their ratios."""
+    sizes = apportion(total, shares)
+    if bound <= sizes[0]:
+        return sizes
+    rest = list(shares.values())[1:]
+    weight = sum(rest, Fraction(0))
+    if weight == 0:
+        return [total, *[0] * len(rest)]
+    others = apportion(total - bound, {str(i): share / weight for i, share in enumerate(rest)})
+    return [bound, *others]
+
+
+def prompt_side(example: Example) -> str:
+    """The user messages: what an evaluation asks."""
+    return "\n".join(m.content for m in example.messages if m.role == "user")
+
+
+def whole_text(example: Example) -> str:
+    """Every message but the format's system message, then chosen and rejected."""
+    parts = [m.content for m in example.messages if m.role != "system"]
+    parts.extend(answer for answer in (example.chosen, example.rejected) if answer is not None)
+    return "\n".join(parts)
+
+
+def near_groups(
+    examples: Sequence[Example], threshold: float, seed: int = 0
+) -> tuple[tuple[str, ...], ...]:
+    """Groups (2+ ids) of records joined by near-duplicate prompt sides or whole texts."""
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"threshold must be in (0, 1], not {threshold}")
+    ordered = sorted(examples, key=lambda e: order_key(seed, e.id))
+    parent = list(range(len(ordered)))
+    for text in (prompt_side, whole_text):
+        sets = [frozenset(shingles(text(e))) for e in ordered]
+        for i, j in similar_pairs(sets, threshold):
+            _union(parent, i, j)
+    members: dict[int, list[str]] = {}
+    for i, example in enumerate(ordered):
+        members.setdefault(_root(parent, i), []).append(example.id)
+    return tuple(tuple(group) for group in members.values() if len(group) > 1)
+
+
+def _root(parent: list[int], i: int) -> int:
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
+def _union(parent: list[int], i: int, j: int) -> None:
+    a, b = _root(parent, i), _root(parent, j)
+    parent[max(a, b)] = min(a, b)  # the earliest member is the root: groups keep their order
+
+
+def similar_pairs(sets: Sequence[frozenset[bytes]], threshold: float) -> list[tuple[int, int]]:
+    """Every pair (i < j) with exact Jaccard >= threshold, by prefix filtering.
+
+    Tokens are ordered rarest first; a set of size s indexes only its first
+    s - ceil(t * s) + 1 tokens, and two sets with Jaccard >= t always share one of those.
+    """
+    t = Fraction(repr(threshold))  # exactly the decimal the recipe wrote
+    frequency = Counter(token for tokens in sets for token in tokens)
+    index: dict[bytes, list[int]] = {}
+    pairs: list[tuple[int, int]] = []
+    for j, tokens in enumerate(sets):
+        ordered = sorted(tokens, key=lambda token: (frequency[token], token))
+        prefix = ordered[: len(ordered) - math.ceil(t * len(ordered)) + 1]
+        candidates = sorted({i for token in prefix for i in index.get(token, ())})
+        pairs.extend((i, j) for i in candidates if _jaccard_at_least(sets[i], tokens, t))
+        for token in prefix:
+            index.setdefault(token, []).append(j)
+    return pairs
+
+
+def _jaccard_at_least(a: frozenset[bytes], b: frozenset[bytes], t: Fraction) -> bool:
+    common = len(a & b)
+    return common >= t * (len(a) + len(b) - common)
 
 
 def _deal(members: list[Example], counts: dict[str, int], into: dict[str, list[Example]]) -> None:

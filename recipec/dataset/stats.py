@@ -1,12 +1,14 @@
-"""Dataset statistics: texts and numbers in, distinct-n, length summaries and histograms out."""
+"""Dataset statistics: texts, numbers and records in; distinct-n, length summaries, histograms
+and strings at their schema bounds out."""
 
 from __future__ import annotations
 
 import math
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from recipec.dataset.dedupe import normalize
 
@@ -72,3 +74,37 @@ def tally(values: Iterable[int]) -> list[tuple[str, int]]:
     """How often each value occurs, in increasing order of value."""
     counts = Counter(values)
     return [(str(value), counts[value]) for value in sorted(counts)]
+
+
+def strings_at_bounds(value: Any, schema: Mapping[str, Any], path: str = "") -> list[str]:
+    """Paths of the strings in `value` whose length equals a minLength or maxLength of `schema`.
+
+    Grammar-constrained decoding stops a string at its maxLength, so a string exactly that long
+    was most likely cut off; one exactly at minLength was likely padded to it. Each entry reads
+    `"reply at max 400"`; array items show as `turns[2].reply`.
+    """
+    if isinstance(value, str):
+        return _string_bound(value, schema, path or "value")
+    if isinstance(value, dict):
+        props = schema.get("properties", {})
+        return [
+            hit
+            for key in sorted(value)
+            if isinstance(props.get(key), Mapping)
+            for hit in strings_at_bounds(value[key], props[key], f"{path}.{key}" if path else key)
+        ]
+    if isinstance(value, list) and isinstance(schema.get("items"), Mapping):
+        return [
+            hit
+            for i, item in enumerate(value)
+            for hit in strings_at_bounds(item, schema["items"], f"{path}[{i}]")
+        ]
+    return []
+
+
+def _string_bound(text: str, schema: Mapping[str, Any], path: str) -> list[str]:
+    # JSON Schema counts code points, as len() does.
+    for key, word in (("maxLength", "max"), ("minLength", "min")):
+        if isinstance(schema.get(key), int) and len(text) == schema[key]:
+            return [f"{path} at {word} {schema[key]}"]
+    return []

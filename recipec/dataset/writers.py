@@ -14,9 +14,6 @@ Only `dpo` keeps the rejected answer, and it needs a preference example.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +21,12 @@ from typing import Any
 
 import orjson
 
+from recipec.atomic import write_atomic
 from recipec.dataset.example import Example, Message, final_answer, prompt_messages
+from recipec.formats import FORMATS, Needs
 
 Row = dict[str, Any]
 JSONL_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
-FILE_MODE = 0o644  # mkstemp makes files private; an export is meant to be read
 SHAREGPT_ROLES = {"system": "system", "user": "human", "assistant": "gpt"}
 
 
@@ -111,60 +109,40 @@ def _dpo_row(example: Example) -> Row:
     }
 
 
-WRITERS: dict[str, Writer] = {
-    writer.name: writer
-    for writer in (
-        Writer("openai_chat", _any, _messages_row),
-        Writer("trl_conversational", _any, _messages_row),
-        Writer("trl_prompt_completion", _any, _prompt_completion_row),
-        Writer("sharegpt", _any, _sharegpt_row),
-        Writer("alpaca", _single_turn, _alpaca_row),
-        Writer("dpo", _preference_only, _dpo_row),
-    )
+_REFUSE: dict[Needs, Callable[[Example], str | None]] = {
+    "any": _any,
+    "single_turn": _single_turn,
+    "preference": _preference_only,
 }
+_ENCODE: dict[str, Callable[[Example], Row]] = {
+    "openai_chat": _messages_row,
+    "trl_conversational": _messages_row,
+    "trl_prompt_completion": _prompt_completion_row,
+    "sharegpt": _sharegpt_row,
+    "alpaca": _alpaca_row,
+    "dpo": _dpo_row,
+}
+# One writer per format of recipec.formats; what each refuses follows from what it needs.
+WRITERS: dict[str, Writer] = {
+    name: Writer(name, _REFUSE[f.needs], _ENCODE[name]) for name, f in FORMATS.items()
+}
+
+
+def jsonl_lines(rows: Iterable[Row]) -> Iterator[bytes]:
+    """One sorted-key JSON object per line: the bytes of a JSONL file, streamed."""
+    for row in rows:
+        yield orjson.dumps(row, option=JSONL_OPTIONS)
 
 
 def write_jsonl(path: Path, rows: Iterable[Row]) -> int:
     """Write one sorted-key JSON object per line, atomically; return the number of rows."""
     count = 0
 
-    def lines() -> Iterator[bytes]:
+    def counted() -> Iterator[Row]:
         nonlocal count
         for row in rows:
-            yield orjson.dumps(row, option=JSONL_OPTIONS)
+            yield row
             count += 1
 
-    write_atomic(path, lines())
+    write_atomic(path, jsonl_lines(counted()))
     return count
-
-
-def write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
-    """Write `chunks` to a temporary file beside `path`, fsync it, and rename it over `path`.
-
-    A reader sees the old file or the whole new one, never half of it, even after a crash.
-    """
-    path = Path(path)
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-    )
-    try:
-        os.fchmod(descriptor, FILE_MODE)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.writelines(chunks)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    _fsync_folder(path.parent)
-
-
-def _fsync_folder(folder: Path) -> None:
-    # The rename itself is durable only once the folder's entry is on disk.
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import mmap
 import struct
 from collections import Counter
@@ -11,7 +12,11 @@ from math import prod
 from pathlib import Path
 from typing import Any
 
-from recipec.engine.errors import MAKE_MODEL_HINT, ModelError
+import numpy as np
+import numpy.typing as npt
+
+from recipec.diagnostics import missing_model_hint
+from recipec.engine.errors import ModelError
 
 MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32
@@ -23,6 +28,10 @@ HASH_CHUNK = 1 << 20
 REFETCH_HINT = (
     "the download was probably cut short or damaged; "
     "fetch it again (`make model` for the default teacher)"
+)
+DAMAGED_HINT = (
+    "the file was damaged after it was published (a sha256 taken of the damaged file matches "
+    "it all the same): fetch it again and compare its sha256 with the publisher's"
 )
 NOT_GGUF_HINT = (
     "recipec runs GGUF models through llama.cpp; download a .gguf build "
@@ -61,6 +70,17 @@ _TENSOR_TYPES: dict[int, tuple[str, int, int]] = {
     39: ("MXFP4", 32, 17), 40: ("NVFP4", 64, 36), 41: ("Q1_0", 128, 18), 42: ("Q2_0", 64, 18),
 }
 
+# Where a block's float16 scales sit (byte offsets inside the block); ggml-common.h. A scale that
+# is NaN or infinity makes every weight of its block non-finite: what ggml_validate_row_data checks.
+_BLOCK_SCALES: dict[str, tuple[int, ...]] = {
+    "Q4_0": (0,), "Q4_1": (0, 2), "Q5_0": (0,), "Q5_1": (0, 2), "Q8_0": (0,), "Q8_1": (0, 2),
+    "Q2_K": (80, 82), "Q3_K": (108,), "Q4_K": (0, 2), "Q5_K": (0, 2), "Q6_K": (208,),
+    "IQ4_NL": (0,), "IQ4_XS": (0,),
+}
+_PLAIN_FLOATS: dict[str, np.dtype[Any]] = {
+    "F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "F64": np.dtype("<f8"),
+}
+
 # general.file_type (llama_ftype) -> the name people use for the quantization.
 _FILE_TYPES: dict[int, str] = {
     0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
@@ -79,6 +99,19 @@ _TEMPLATE_MARKERS = (
     ("<start_of_turn>", "gemma"),
     ("[INST]", "mistral"),
     ("<|user|>", "zephyr"),
+)
+
+
+# Header values llama.cpp takes on trust: a bad one aborts the process (GGML_ASSERT, with a gdb
+# backtrace and no message) or yields NaN logits. Key suffix (after the architecture) -> what
+# a usable value satisfies, and the requirement as words.
+_HPARAM_RULES: tuple[tuple[str, Any, str], ...] = (
+    ("attention.layer_norm_rms_epsilon", lambda v: v >= 0, "at least 0 (llama.cpp asserts it)"),
+    ("attention.layer_norm_epsilon", lambda v: v >= 0, "at least 0 (llama.cpp asserts it)"),
+    ("rope.freq_base", lambda v: v > 0, "above 0 (otherwise every logit is NaN)"),
+    ("block_count", lambda v: v >= 1, "at least 1 (llama.cpp aborts on 0 layers)"),
+    ("embedding_length", lambda v: v >= 1, "at least 1"),
+    ("attention.head_count", lambda v: v >= 1, "at least 1"),
 )
 
 
@@ -166,20 +199,64 @@ class _Reader:
 
 @dataclass(frozen=True)
 class _Tensor:
-    """One tensor-info record: its element count and where its data ends."""
+    """One tensor-info record: name, element count, type, where its data starts and ends."""
 
+    name: str
     elements: int
     type_id: int
+    offset: int
     end: int | None
 
 
-def model_info(path: Path, with_hash: bool = False) -> ModelInfo:
-    """Read a GGUF header; ModelError for a missing, foreign, corrupt or truncated file."""
+def model_info(path: Path, with_hash: bool = False, with_weights: bool = False) -> ModelInfo:
+    """Read a GGUF header; ModelError for a missing, foreign, corrupt or truncated file, and
+    with `with_weights` for a tensor holding NaN or infinity (see check_weights)."""
     path = Path(path)
     size = _file_size(path)
     metadata, tensors, data_start = _read_header(path, size)
     _check_tensor_data(path, size, tensors, data_start)
+    if with_weights:
+        _check_weights(path, tensors, data_start)
     return _info(path, size, metadata, tensors, file_sha256(path) if with_hash else None)
+
+
+def check_weights(path: Path) -> None:
+    """ModelError when a tensor holds NaN or infinity, in its floats or its blocks' scales.
+
+    What random damage to a file usually produces; damage that leaves every number finite
+    (zeroed or shuffled quantized weights) passes, and only `probe_logits` at load can see it.
+    """
+    model_info(path, with_weights=True)
+
+
+def _check_weights(path: Path, tensors: list[_Tensor], data_start: int) -> None:
+    data = np.memmap(path, dtype=np.uint8, mode="r")
+    bad = [t.name for t in tensors if not _finite(data, data_start + t.offset, t)]
+    if bad:
+        names = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise ModelError(
+            f"file {path} has damaged weights: {len(bad)} of {len(tensors)} tensors hold NaN "
+            f"or infinity ({names})",
+            DAMAGED_HINT,
+            path,
+        )
+
+
+def _finite(data: npt.NDArray[np.uint8], start: int, tensor: _Tensor) -> bool:
+    """Whether a tensor's floats (or its blocks' float16 scales) are all finite numbers."""
+    name, per_block, block_bytes = _TENSOR_TYPES.get(tensor.type_id, ("", 1, 0))
+    if name in _PLAIN_FLOATS:
+        values = np.ndarray((tensor.elements,), _PLAIN_FLOATS[name], data, start)
+        return bool(np.isfinite(values).all())
+    if name == "BF16":  # no numpy bfloat16: an all-ones exponent is NaN or infinity
+        bits = np.ndarray((tensor.elements,), "<u2", data, start)
+        return not bool(((bits & 0x7F80) == 0x7F80).any())
+    blocks = tensor.elements // per_block
+    for at in _BLOCK_SCALES.get(name, ()):
+        scales = np.ndarray((blocks,), "<f2", data, start + at, (block_bytes,))
+        if not np.isfinite(scales).all():
+            return False
+    return True
 
 
 def file_sha256(path: Path) -> str:
@@ -194,7 +271,7 @@ def file_sha256(path: Path) -> str:
 def _file_size(path: Path) -> int:
     if not path.is_file():
         what = "is not a file" if path.exists() else "not found"
-        raise ModelError(f"file {path} {what}", MAKE_MODEL_HINT, path)
+        raise ModelError(f"file {path} {what}", missing_model_hint(str(path)), path)
     return path.stat().st_size
 
 
@@ -230,6 +307,7 @@ def _parse(reader: _Reader) -> tuple[dict[str, Any], list[_Tensor], int]:
     for _ in range(n_kv):
         key = reader.string(MAX_KEY_BYTES)
         metadata[key] = reader.value(reader.unpack(_U32))
+    _check_values(metadata)
     infos = [_tensor_info(reader) for _ in range(n_tensors)]
     alignment = metadata.get("general.alignment", DEFAULT_ALIGNMENT)
     if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
@@ -238,8 +316,21 @@ def _parse(reader: _Reader) -> tuple[dict[str, Any], list[_Tensor], int]:
     return metadata, infos, data_start
 
 
+def _check_values(metadata: dict[str, Any]) -> None:
+    """_Corrupt for a header value llama.cpp would abort on or compute NaN from."""
+    for key, value in metadata.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _Corrupt(f"{key} is {value}; a GGUF header value must be a finite number")
+    architecture = metadata.get("general.architecture")
+    for suffix, usable, requirement in _HPARAM_RULES:
+        key = f"{architecture}.{suffix}"
+        value = metadata.get(key)
+        if isinstance(value, int | float) and not usable(value):
+            raise _Corrupt(f"{key} is {value}; it must be {requirement}")
+
+
 def _tensor_info(reader: _Reader) -> _Tensor:
-    reader.string(MAX_KEY_BYTES)
+    name = reader.string(MAX_KEY_BYTES)
     n_dims = reader.unpack(_U32)
     if not 0 < n_dims <= MAX_DIMS:
         raise _Corrupt(f"a tensor with {n_dims} dimensions at byte {reader.pos - 4}")
@@ -248,7 +339,7 @@ def _tensor_info(reader: _Reader) -> _Tensor:
     offset = reader.unpack(_U64)
     known = _TENSOR_TYPES.get(type_id)
     end = None if known is None else offset + elements // known[1] * known[2]
-    return _Tensor(elements, type_id, end)
+    return _Tensor(name, elements, type_id, offset, end)
 
 
 def _check_tensor_data(path: Path, size: int, tensors: list[_Tensor], data_start: int) -> None:

@@ -8,6 +8,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from recipec.engine.errors import ModelError
 from recipec.engine.spec import Sampling
 
 PENALTY_WINDOW = 64
@@ -16,6 +17,10 @@ BLOCK = 256
 # widening only when they do not hold the mass: usually a sort of a few hundred weights per
 # step instead of the whole vocabulary.
 NUCLEUS_FLOORS = (1e-3, 1e-6, 1e-12, 0.0)
+NON_FINITE_HINT = (
+    "the model's weights or header values are damaged (a sha256 taken of the damaged file "
+    "matches it all the same): fetch the file again and compare its sha256 with the publisher's"
+)
 
 Floats = npt.NDArray[np.float32]
 Ids = npt.NDArray[np.intp]
@@ -37,7 +42,12 @@ def sample(
     recent: Sequence[int] = (),
 ) -> int:
     """Pick an allowed token, filtering in llama.cpp's order: top-k, top-p, min-p, temperature."""
+    check_logits(logits)
     scores = np.where(allowed, logits, np.float32(-np.inf))
+    if np.isneginf(scores).all():
+        raise ModelError(
+            "the model gives every token the grammar allows a logit of -infinity", NON_FINITE_HINT
+        )
     if sampling.repeat_penalty != 1.0 and recent:
         _penalize(scores, sampling.repeat_penalty, recent)
     if sampling.temperature <= 0:
@@ -46,6 +56,18 @@ def sample(
     ids = _top_p(scores, ids, sampling.top_p)
     ids = _min_p(scores, ids, sampling.min_p)
     return _lift(ids, _draw(_sub(scores, ids), sampling.temperature, rng))
+
+
+def check_logits(logits: Floats) -> None:
+    """ModelError for NaN or +infinity: a broken model (-infinity is a plain zero probability)."""
+    broken = np.isnan(logits) | np.isposinf(logits)
+    if broken.any():
+        kinds = "NaN" if np.isnan(logits).any() else "infinity"
+        raise ModelError(
+            f"the model computed {int(broken.sum())} non-finite logits ({kinds}) "
+            f"out of {logits.size}",
+            NON_FINITE_HINT,
+        )
 
 
 def _penalize(scores: Floats, penalty: float, recent: Sequence[int]) -> None:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import jinja2
 import llama_cpp
+import llama_cpp.llama_chat_format as llama_chat_format
 import numpy as np
 import numpy.typing as npt
 from llguidance import LLMatcher, LLTokenizer
@@ -22,7 +25,7 @@ from recipec.engine.chat import ChatTemplate
 from recipec.engine.errors import ModelError
 from recipec.engine.gguf import ModelInfo
 from recipec.engine.grammar import Grammars
-from recipec.engine.sampler import allowed_mask, sample
+from recipec.engine.sampler import NON_FINITE_HINT, allowed_mask, check_logits, sample
 from recipec.engine.spec import ModelSpec, Sampling, default_threads
 from recipec.engine.verify import verify_model
 
@@ -35,6 +38,15 @@ CHATML = (
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 BUILTIN_TEMPLATES = {"chatml": CHATML}
+
+# Read once at load: a damaged model shows itself here before any job runs (see probe_logits).
+PROBE_TEXT = (
+    "The capital of France is Paris. Water boils at one hundred degrees Celsius, "
+    "and the sun rises in the east."
+)
+# A model spending more than this share of chance (log of the vocabulary size) per token on
+# PROBE_TEXT is broken; the 135M default teacher spends well under half.
+PROBE_CHANCE_SHARE = 0.75
 
 Messages = list[dict[str, str]]
 
@@ -362,38 +374,137 @@ def choose_parallel(spec: ModelSpec) -> int:
 
 
 def load_teacher(spec: ModelSpec) -> Teacher:
-    """Verify the file, load it with llama.cpp, build the llguidance tokenizer from its vocab."""
+    """Verify the file, load it with llama.cpp, probe it, build the llguidance tokenizer."""
+    try:
+        return _load_teacher(spec)
+    except ModelError as error:
+        raise error.named(spec.name) from None
+
+
+def _load_teacher(spec: ModelSpec) -> Teacher:
     info = verify_model(spec)
     llm = _load_llama(spec)
     try:
-        return Teacher(spec, info, llm, _tokenizer(llm), _chat_template(spec, info, llm))
+        template = _chat_template(spec, info, llm)
+        _probe(spec, llm)
+        return Teacher(spec, info, llm, _tokenizer(llm), template)
     except BaseException:
         llm.close()
         raise
 
 
+def _probe(spec: ModelSpec, llm: llama_cpp.Llama) -> None:
+    try:
+        probe_logits(llm)
+    except ModelError as error:
+        message = f"file {spec.path} failed the check at load: {error.message}"
+        raise ModelError(message, error.hint, spec.path) from None
+
+
 def _load_llama(spec: ModelSpec) -> llama_cpp.Llama:
     threads = spec.threads or default_threads()
     try:
-        return llama_cpp.Llama(
-            model_path=str(spec.path),
-            n_ctx=spec.context,
-            n_batch=spec.batch,
-            n_ubatch=spec.batch,
-            n_threads=threads,
-            n_threads_batch=threads,
-            n_gpu_layers=spec.gpu_layers,
-            seed=LLAMA_SEED,
-            logits_all=False,
-            verbose=False,
-        )
+        with _gguf_templates_left_alone():
+            return llama_cpp.Llama(
+                model_path=str(spec.path),
+                n_ctx=spec.context,
+                n_batch=spec.batch,
+                n_ubatch=spec.batch,
+                n_threads=threads,
+                n_threads_batch=threads,
+                n_gpu_layers=spec.gpu_layers,
+                seed=LLAMA_SEED,
+                logits_all=False,
+                verbose=False,
+            )
     except (ValueError, RuntimeError) as error:
         raise ModelError(
-            f"model {spec.name!r}: llama.cpp could not load {spec.path}: {error}",
+            f"llama.cpp could not load {spec.path}: {error}",
             "the file may be damaged or its architecture too new for llama-cpp-python "
             f"{llama_cpp.__version__}; fetch it again or pick another GGUF",
             spec.path,
         ) from None
+
+
+class _UncompiledTemplate:
+    """Stands in for llama-cpp-python's Jinja2ChatFormatter while a model loads.
+
+    llama-cpp-python 0.3 compiles every chat template in the GGUF's metadata inside
+    `Llama.__init__` (llama.py, "for name, template in template_choices.items()") and has no
+    parameter to skip it, so a template that does not compile, or whose constants Jinja folds
+    for minutes, stops the load with its own traceback. recipec never uses those chat handlers:
+    it renders prompts with its own bounded ChatTemplate, from `chat_template` when the recipe
+    sets one, so the GGUF's template is compiled by recipec or not at all.
+    """
+
+    def __init__(self, template: str, *args: Any, **kwargs: Any) -> None:
+        self.template = template
+
+    def to_chat_handler(self) -> Any:
+        return _unused_chat_handler
+
+
+def _unused_chat_handler(*args: Any, **kwargs: Any) -> Any:
+    raise RuntimeError("recipec renders chat prompts itself; llama-cpp-python's are not loaded")
+
+
+_TEMPLATE_SWAP = threading.Lock()
+
+
+@contextmanager
+def _gguf_templates_left_alone() -> Iterator[None]:
+    """While the block runs, Llama.__init__ stores the GGUF's chat templates uncompiled."""
+    with _TEMPLATE_SWAP:
+        compiled = llama_chat_format.Jinja2ChatFormatter
+        llama_chat_format.Jinja2ChatFormatter = _UncompiledTemplate  # type: ignore[misc,assignment]
+        try:
+            yield
+        finally:
+            llama_chat_format.Jinja2ChatFormatter = compiled  # type: ignore[misc]
+
+
+def probe_logits(llm: llama_cpp.Llama) -> float:
+    """Mean nats per token the model spends on PROBE_TEXT; ModelError for a broken model.
+
+    A model whose logits are NaN or infinity, or which predicts plain English barely better
+    than picking tokens at random, has damaged weights even when its sha256 matches (the user
+    hashed the damaged file). Subtler damage that leaves the model fluent cannot be told apart
+    from a weak model here. Leaves the context empty, as a job expects it.
+    """
+    tokens = llm.tokenize(PROBE_TEXT.encode("utf-8"), add_bos=False, special=False)
+    nats = 0.0
+    try:
+        for token, following in zip(tokens, tokens[1:], strict=False):
+            llm.eval([token])
+            logits = np.ctypeslib.as_array(
+                llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),)
+            )
+            check_logits(logits)
+            nats += _surprise(logits, following)
+    finally:
+        _clear(llm)
+    mean, chance = nats / (len(tokens) - 1), float(np.log(llm.n_vocab()))
+    if mean > PROBE_CHANCE_SHARE * chance:
+        raise ModelError(
+            f"the model predicts a plain English sentence barely better than chance "
+            f"({mean:.1f} nats per token; picking at random costs {chance:.1f})",
+            NON_FINITE_HINT,
+        )
+    return mean
+
+
+def _surprise(logits: npt.NDArray[np.float32], token: int) -> float:
+    """-log p(token) under the softmax of `logits`, in float64."""
+    wide = logits.astype(np.float64)
+    top = wide.max()
+    return float(top + np.log(np.exp(wide - top).sum()) - wide[token])
+
+
+def _clear(llm: llama_cpp.Llama) -> None:
+    llm.reset()
+    memory = llama_cpp.llama_get_memory(llm.ctx)
+    if memory is not None:
+        llama_cpp.llama_memory_clear(memory, True)
 
 
 def _tokenizer(llm: llama_cpp.Llama) -> LLTokenizer:
@@ -407,21 +518,23 @@ def _chat_template(spec: ModelSpec, info: ModelInfo, llm: llama_cpp.Llama) -> Ch
     source = spec.chat_template or info.chat_template
     if source is None:
         raise ModelError(
-            f"model {spec.name!r}: {spec.path} has no chat template",
+            f"{spec.path} has no chat template",
             "set `chat_template` for the model (a Jinja template, or 'chatml')",
             spec.path,
         )
-    source = BUILTIN_TEMPLATES.get(source, source)
+    origin = "the recipe's chat template" if spec.chat_template else "the GGUF's chat template"
+    fix = (
+        "fix `chat_template`"
+        if spec.chat_template
+        else "set `chat_template` for the model (a Jinja template, or 'chatml')"
+    )
+    bos, eos = _token_text(llm, llm.token_bos()), _token_text(llm, llm.token_eos())
     try:
-        return ChatTemplate(
-            source, _token_text(llm, llm.token_bos()), _token_text(llm, llm.token_eos())
-        )
+        return ChatTemplate(BUILTIN_TEMPLATES.get(source, source), bos, eos)
     except jinja2.TemplateError as error:
-        raise ModelError(
-            f"model {spec.name!r}: the chat template does not compile: {error}",
-            "fix `chat_template`, or leave it out to use the one in the GGUF",
-            spec.path,
-        ) from None
+        raise ModelError(f"{origin} does not compile: {error}", fix, spec.path) from None
+    except (RecursionError, MemoryError):
+        raise ModelError(f"{origin} is nested too deeply to compile", fix, spec.path) from None
 
 
 def _token_text(llm: llama_cpp.Llama, token: int) -> str:
