@@ -315,7 +315,7 @@ def test_models_turns_every_error_into_a_message(tmp_path: Path, teacher_path: P
 
 
 def test_report_turns_unreadable_builds_into_messages(tmp_path: Path) -> None:
-    assert "holds no finished build" in cli("report", tmp_path).stderr
+    assert "holds no build (manifest.json is missing)" in cli("report", tmp_path).stderr
     (tmp_path / ".recipec").mkdir()
     (tmp_path / "manifest.json").write_text('{"splits": 3}')
     (tmp_path / "provenance.jsonl").write_text("{}\n")

@@ -381,5 +381,5 @@ def test_read_build_takes_what_a_failed_build_left(tmp_path):
     files = read_build(tmp_path)
     assert files.rejected[0]["reason"] == "judge" and [e.id for e in files.splits["test"]] == ["x"]
     (tmp_path / "provenance.jsonl").write_text("{not json\n")
-    with pytest.raises(BuildFailed, match="corrupt"):
+    with pytest.raises(BuildFailed, match="cannot be read"):
         read_build(tmp_path)

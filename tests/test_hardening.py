@@ -150,7 +150,7 @@ def test_template_limits_leave_ordinary_prompts_alone(tmp_path: Path) -> None:
     path = tmp_path / "fine.recipe"
     path.write_text(recipe(prompt))
     plan = recipec.plan(recipec.check(recipec.parse(path)))
-    content = next(plan.jobs())["messages"][-1]["content"]
+    content = next(plan.jobs()).messages[-1]["content"]
     assert content.startswith("0: ") and "ababab" in content and "   xy   " in content
     assert "* item t" in content and "**t**" in content and "  2.5%" in content
 

@@ -156,7 +156,10 @@ def read_build(outdir: Path) -> BuildFiles:
             "give the output folder of a `recipec build`",
         ) from None
     except (orjson.JSONDecodeError, ValueError) as exc:
-        raise BuildFailed(f"{outdir}: a build file is corrupt ({exc})") from None
+        raise BuildFailed(
+            f"{outdir}: the build's files cannot be read ({exc})",
+            "rerun the build (`recipec build`); its journal keeps every generation",
+        ) from None
     # JSON objects are written with sorted keys; the recipe's split order is kept beside them.
     order = manifest.get("split_order") or list(manifest.get("splits") or {})
     splits: dict[str, list[Example]] = {name: [] for name in order}
