@@ -88,6 +88,7 @@ lint: install
 bench: install model
 	$(BIN)/python bench/bench_frontend.py
 	$(BIN)/python bench/bench_engine.py
+	$(BIN)/python bench/bench_throughput.py
 
 clean:
 	rm -rf out build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -133,7 +133,7 @@ class _MixBuild:
             generator = Generator(self.backend, journal)
             filters = filters_for(header, mix, generator)
             _remember_real_rows(header, mix, filters, outcome)
-            fold = (self._jobs(), generator, filters, mix.retries, outcome)
+            fold = (generator.prefetch(self._jobs()), generator, filters, mix.retries, outcome)
             accept(*fold, self._on_attempt, self.max_failures)
         self._report_stale(journal, outcome)
         run = Run(

@@ -6,7 +6,7 @@ llama.cpp; tests of mixing logic pass a scripted backend through the same seam.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -17,7 +17,7 @@ from recipec.engine.spec import Sampling
 from recipec.ir import ModelPlan
 
 if TYPE_CHECKING:
-    from recipec.engine.teacher import Generation, Teacher
+    from recipec.engine.teacher import Generation, Request, Teacher
 
 Messages = list[dict[str, str]]
 
@@ -35,6 +35,26 @@ class Backend(Protocol):
         """Versions of what generated, for the manifest."""
 
     def close(self) -> None: ...
+
+
+class BatchBackend(Backend, Protocol):
+    """A backend that also decodes several generations of one model together."""
+
+    def window(self, model: str) -> int:
+        """How many generations to hand `generate_many` at once (1: batching does not pay)."""
+
+    def generate_many(
+        self,
+        model: str,
+        requests: Sequence[Request],
+        done: Callable[[int, Generation], None] | None = None,
+    ) -> list[Generation]:
+        """Each request as `generate` would give it; `done(index, generation)` as each ends."""
+
+
+# Jobs handed to the teacher per batch, per stream it decodes at once: enough that a finished
+# job's stream is refilled at once, few enough that little is lost when a build is killed.
+WINDOW_PER_STREAM = 4
 
 
 class LlamaBackend:
@@ -55,6 +75,18 @@ class LlamaBackend:
         self, model: str, messages: Messages, schema: dict[str, Any], seed: int, sampling: Sampling
     ) -> Generation:
         return self._teacher(model).generate(messages, schema, seed, sampling)
+
+    def window(self, model: str) -> int:
+        parallel = self._teacher(model).parallel
+        return 1 if parallel == 1 else parallel * WINDOW_PER_STREAM
+
+    def generate_many(
+        self,
+        model: str,
+        requests: Sequence[Request],
+        done: Callable[[int, Generation], None] | None = None,
+    ) -> list[Generation]:
+        return self._teacher(model).generate_many(requests, done)
 
     def versions(self) -> dict[str, str]:
         import llama_cpp

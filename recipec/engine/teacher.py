@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ import numpy.typing as npt
 from llguidance import LLMatcher, LLTokenizer
 from llguidance.llamacpp import lltokenizer_from_vocab
 
+from recipec.engine.batch import Streams, chunk_bounds
 from recipec.engine.chat import ChatTemplate
 from recipec.engine.errors import ModelError
 from recipec.engine.gguf import ModelInfo
@@ -47,6 +49,22 @@ PROBE_TEXT = (
 PROBE_CHANCE_SHARE = 0.75
 
 Messages = list[dict[str, str]]
+
+# Sequences decoded together on a CPU with two threads or more: one forward pass per step serves
+# them all, and a sequence's logits do not depend on its neighbours (a KV stream each; see
+# engine/batch.py). On one thread a pass's cost grows with its rows and batching did not pay
+# (docs/performance.md), so there it is one job at a time.
+CPU_PARALLEL = 4
+
+
+@dataclass(frozen=True)
+class Request:
+    """One generation to make: chat messages, a JSON Schema, the seed and the sampling."""
+
+    messages: Messages
+    schema: dict[str, Any]
+    seed: int
+    sampling: Sampling
 
 
 @dataclass(frozen=True)
@@ -171,18 +189,48 @@ class Teacher:
         self._llm = llm
         self._n_vocab = llm.n_vocab()
         self._grammars = Grammars(tokenizer)
+        self._streams: Streams | None = None
+        # Jobs decoded together (a performance setting only: the bytes do not depend on it).
+        self.parallel = choose_parallel(spec)
 
     def generate(
         self, messages: Messages, schema: dict[str, Any], seed: int, sampling: Sampling
     ) -> Generation:
         """Decode one value; the same inputs give the same text whatever ran before."""
-        started = time.perf_counter()
-        job = self.start(messages, schema, seed, sampling)
-        self._reset()
-        tokens = job.first_tokens()
-        while not job.done:
-            tokens = job.step(self._decode(tokens))
-        return job.result(time.perf_counter() - started)
+        return self.generate_many([Request(messages, schema, seed, sampling)])[0]
+
+    def generate_many(
+        self, requests: Sequence[Request], done: Callable[[int, Generation], None] | None = None
+    ) -> list[Generation]:
+        """Decode several values together, in order; each the same as `generate` would give.
+        `done(index, generation)` is called as each finishes (to journal it at once).
+
+        Continuous batching: up to `parallel` jobs share each forward pass, one KV stream each;
+        a finished job frees its stream for the next. A job's prompt is prefilled alone, in
+        chunks fixed by its own tokens, reusing whatever prefix its stream already holds.
+        """
+        streams = self._open_streams()
+        results: list[Generation | None] = [None] * len(requests)
+        waiting = list(reversed(range(len(requests))))
+        active: dict[int, tuple[int, JobState, float]] = {}
+        pending: dict[int, list[int]] = {}
+        while waiting or active:
+            for seq in self._free(streams, active, waiting, requests):
+                index = waiting.pop()
+                began = time.perf_counter()
+                job, feed = self._admit(streams, seq, requests[index])
+                active[seq] = (index, job, began)
+                pending[seq] = feed
+            for seq in [s for s, (_, job, _) in active.items() if job.done]:
+                index, job, began = active.pop(seq)
+                results[index] = result = job.result(time.perf_counter() - began)
+                if done is not None:
+                    done(index, result)
+            feeds = [(seq, pending[seq]) for seq in sorted(active)]
+            if feeds:
+                for (seq, _), logits in zip(feeds, self._step(streams, feeds), strict=True):
+                    pending[seq] = active[seq][1].step(logits)
+        return [r for r in results if r is not None]
 
     def start(
         self, messages: Messages, schema: dict[str, Any], seed: int, sampling: Sampling
@@ -221,6 +269,9 @@ class Teacher:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def close(self) -> None:
+        if self._streams is not None:
+            self._streams.close()
+            self._streams = None
         self._llm.close()
 
     def __enter__(self) -> Teacher:
@@ -233,25 +284,93 @@ class Teacher:
         """Usable context: llama.cpp may pad n_ctx upwards beyond llama-cpp-python's buffer."""
         return min(self._llm.n_ctx(), len(self._llm.input_ids))
 
-    def _reset(self) -> None:
-        """Forget every earlier job: no cached prefix, an empty KV cache."""
-        self._llm.reset()
-        memory = llama_cpp.llama_get_memory(self._llm.ctx)
-        if memory is not None:
-            llama_cpp.llama_memory_clear(memory, True)
+    def bounds(self, messages: Messages, tokens: Sequence[int]) -> tuple[int, ...]:
+        """Where a prompt's chunks end: every CHUNK tokens and after each message but the last
+        (where the template's tokens allow), so a shared system text is a reusable prefix."""
+        text = self.template.render(messages)
+        marks, cursor = [], 0
+        for message in messages[:-1]:
+            found = text.find(message["content"], cursor)
+            if found < 0:
+                break
+            cursor = found + len(message["content"])
+            head = self._llm.tokenize(text[:cursor].encode("utf-8"), add_bos=False, special=True)
+            if list(tokens[:1]) != head[:1]:  # the BOS that prompt_tokens puts first
+                head = [*tokens[:1], *head]
+            if list(tokens[: len(head)]) == head:
+                marks.append(len(head))
+        return chunk_bounds(len(tokens), marks)
 
-    def _decode(self, tokens: list[int]) -> npt.NDArray[np.float32]:
-        """Feed `tokens`; a view of the logits at the last position."""
+    def _open_streams(self) -> Streams:
+        if self._streams is not None and self._streams.n_seq != self.parallel:
+            self._streams.close()
+            self._streams = None
+        if self._streams is None:
+            threads = self.spec.threads or default_threads()
+            self._streams = Streams(
+                self._llm.model,
+                self.parallel,
+                self._context(),
+                threads,
+                self.spec.batch,
+                self._n_vocab,
+            )
+        return self._streams
+
+    def _free(
+        self,
+        streams: Streams,
+        active: dict[int, tuple[int, JobState, float]],
+        waiting: list[int],
+        requests: Sequence[Request],
+    ) -> list[int]:
+        """Streams to start waiting jobs on, each the free one holding the longest usable prefix."""
+        chosen: list[int] = []
+        free = [s for s in range(streams.n_seq) if s not in active]
+        for index in reversed(waiting[-len(free) :] if free else []):
+            prompt = self.prompt_tokens(list(requests[index].messages))
+            bounds = self.bounds(list(requests[index].messages), prompt)
+            seq = max(free, key=lambda s: (streams.held[s].reusable(prompt, bounds), -s))
+            free.remove(seq)
+            chosen.append(seq)
+        return chosen
+
+    def _admit(self, streams: Streams, seq: int, request: Request) -> tuple[JobState, list[int]]:
+        """Start `request` on stream `seq`: prefill its prompt, take its first step."""
+        job = self.start(request.messages, request.schema, request.seed, request.sampling)
+        tokens = job.first_tokens()
+        bounds = self.bounds(request.messages, job.prompt)
+        if len(tokens) > len(job.prompt):  # a forced opening is one more chunk of its own
+            bounds = (*bounds, len(tokens))
+        logits = self._guard(lambda: streams.prefill(seq, tokens, bounds))
+        return job, ([] if job.done else job.step(logits))
+
+    def _step(
+        self, streams: Streams, feeds: list[tuple[int, list[int]]]
+    ) -> list[npt.NDArray[np.float32]]:
+        return self._guard(lambda: streams.step(feeds))
+
+    def _guard(self, run: Any) -> Any:
         try:
-            self._llm.eval(tokens)
-        except (RuntimeError, ValueError) as error:
+            return run()
+        except ModelError as error:
             raise ModelError(
-                f"model {self.spec.name!r}: generation failed: {error}",
+                f"model {self.spec.name!r}: generation failed: {error.message}",
                 "lower `context` or `batch`, or check the machine has free memory",
                 self.spec.path,
             ) from None
-        pointer = llama_cpp.llama_get_logits_ith(self._llm.ctx, -1)
-        return np.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
+
+
+def choose_parallel(spec: ModelSpec) -> int:
+    """How many jobs decode together: 1 on one CPU thread (measured: batching does not pay
+    there); CPU_PARALLEL on more threads; 1 where layers are offloaded, since GPU kernels
+    change with the batch shape and a job's bytes must not depend on what shares its pass (not
+    measured here: no GPU was at hand). RECIPEC_PARALLEL overrides: the bytes do not change."""
+    configured = os.environ.get("RECIPEC_PARALLEL", "").strip()
+    if configured:
+        return max(1, int(configured))
+    threads = spec.threads or default_threads()
+    return CPU_PARALLEL if spec.gpu_layers == 0 and threads > 1 else 1
 
 
 def load_teacher(spec: ModelSpec) -> Teacher:
