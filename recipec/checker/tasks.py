@@ -36,12 +36,7 @@ def task(ctx: Context, block: n.Block, declared: dict[str, Any]) -> p.Task:
     turns = ctx.integer(s["turns"].value, "turns", 1, 64) if "turns" in s else 1
     if "format" not in s or "prompt" not in s:
         raise Invalid(block.name)
-    optional = frozenset(fields) - frozenset(schema["required"])
-    fmt = format_call(ctx, s["format"].value, set(fields), optional)
-    if turns > 1 and fmt.kind != "chat":
-        ctx.error(
-            "type", "multi-turn tasks (turns > 1) need a chat(...) format", s["turns"].value.span
-        )
+    fmt = _format(ctx, s, schema, turns)
     allowed = {"task": None, "turns": None}
     if persona:
         allowed["persona"] = declared["persona"][persona]
@@ -78,6 +73,17 @@ def task(ctx: Context, block: n.Block, declared: dict[str, Any]) -> p.Task:
         block.span,
         shows_examples,
     )
+
+
+def _format(ctx: Context, s: dict[str, n.Assign], schema: dict[str, Any], turns: int) -> p.Format:
+    fields = tuple(schema["properties"])
+    optional = frozenset(fields) - frozenset(schema["required"])
+    fmt = format_call(ctx, s["format"].value, set(fields), optional)
+    if turns > 1 and fmt.kind != "chat":
+        ctx.error(
+            "type", "multi-turn tasks (turns > 1) need a chat(...) format", s["turns"].value.span
+        )
+    return fmt
 
 
 def _output(ctx: Context, block: n.Block) -> dict[str, Any]:
