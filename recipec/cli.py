@@ -278,7 +278,30 @@ def main() -> None:
     \b
     Shell completion (bash; use zsh_source or fish_source for those shells):
       eval "$(_RECIPEC_COMPLETE=bash_source recipec)"
+
+    With RECIPEC_OFFLINE=1, any attempt to open a network socket is an error.
     """
+    if os.environ.get(OFFLINE_ENV) == "1":
+        refuse_network()
+
+
+OFFLINE_ENV = "RECIPEC_OFFLINE"
+NETWORK_EVENTS = ("socket.__new__", "socket.connect", "socket.getaddrinfo", "socket.bind")
+
+
+def refuse_network() -> None:
+    """From now on, opening a socket from Python raises: proof on a running build that nothing
+    reaches for the network (the test suite sets RECIPEC_OFFLINE=1 for every command it runs).
+    Native code (llama.cpp) is not seen by audit hooks: `unshare -rn` covers it."""
+
+    def hook(event: str, args: tuple[Any, ...]) -> None:
+        if event in NETWORK_EVENTS:
+            raise PermissionError(
+                f"{OFFLINE_ENV}=1: something tried to use the network ({event}); "
+                "recipec never does: report this as a bug"
+            )
+
+    sys.addaudithook(hook)
 
 
 main.params.extend(_common_options())

@@ -17,6 +17,9 @@ DEFAULT_TEACHER_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373
 # folders: the suite allows tests/cases explicitly, as a user would (subprocesses inherit it).
 # Tests of confinement itself remove it with monkeypatch.delenv.
 os.environ.setdefault(ALLOW_ENV, str(ROOT / "tests" / "cases"))
+# Every recipec command the suite runs (builds on the real teacher included) refuses to open a
+# socket: a build that reached for the network would fail its test.
+os.environ["RECIPEC_OFFLINE"] = "1"
 
 
 @pytest.fixture(scope="session")

@@ -137,3 +137,15 @@ def test_the_bundle_installs_and_builds_with_no_network(tmp_path: Path) -> None:
     # The build ran the installed copy, not this checkout.
     where = offline(venv / "bin" / "python", "-c", "import recipec; print(recipec.__file__)")
     assert where.stdout.startswith(str(venv))
+
+
+def test_recipec_offline_turns_any_socket_into_an_error() -> None:
+    """The guard every command of the suite runs under (conftest sets RECIPEC_OFFLINE=1): a
+    socket opened anywhere in the process fails, with a message."""
+    code = (
+        "import socket\nfrom recipec.cli import refuse_network\nrefuse_network()\nsocket.socket()"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "RECIPEC_OFFLINE=1: something tried to use the network (socket.__new__)" in result.stderr
+    assert os.environ.get("RECIPEC_OFFLINE") == "1"  # set for every command the suite runs
