@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 import recipec
@@ -68,6 +69,13 @@ def test_batched_build_equals_one_at_a_time(
     monkeypatch.setattr(Generator, "_generate_ahead", spy)
     recipec.build(plan, tmp_path / "batched")
     assert max(batches) > 1  # generations really went ahead in a batch
+    # ... and the fold used them: every (job, attempt) was generated once, never again.
+    entries = [
+        orjson.loads(line)
+        for line in (tmp_path / "batched" / ".recipec" / "journal.jsonl").read_bytes().splitlines()
+    ]
+    made = [(e["job"], e["attempt"]) for e in entries if e["kind"] == "gen"]
+    assert len(made) == len(set(made))
     single = OneAtATime(LlamaBackend(plan.header.models))
     recipec.build(plan, tmp_path / "single", backend=single)
     assert single.calls > 0

@@ -103,7 +103,7 @@ class Generator:
         from recipec.engine.teacher import Request
 
         backend: BatchBackend = self.backend  # type: ignore[assignment]
-        todo = [(j, j.fingerprint) for j in jobs]
+        todo = [(j, j.attempt_key(0)) for j in jobs]
         todo = [(j, fp) for j, fp in todo if self.journal.get("gen", j.id, "0", fp) is None]
         for model in dict.fromkeys(j.model for j, _ in todo):
             group = [
