@@ -397,3 +397,15 @@ def test_row_errors_are_capped_per_source(tmp_path: Path) -> None:
         recipec.check(recipec.parse(path))
     found = [(d.span.line, d.message) for d in info.value.diagnostics]
     assert len(found) == 21 and found[-1] == (21, "30 more malformed rows from here on, not shown")
+
+
+def test_a_database_path_the_system_refuses_is_a_diagnostic(tmp_path: Path) -> None:
+    """Found by the recipe fuzz: a database `schema` path over 255 bytes raised OSError."""
+    recipe = tmp_path / "r.recipe"
+    text = (ROOT / "recipes" / "text_to_sql.recipe").read_text()
+    start = text.index('schema  = "') + len('schema  = "')
+    end = text.index('"', start)
+    recipe.write_text(text[:start] + "/" + "m" * 300 + text[end:])
+    with pytest.raises(RecipeError) as info:
+        recipec.check(recipec.parse(recipe))
+    assert any(d.code == "file" and "schema" in d.message for d in info.value.diagnostics)

@@ -45,11 +45,19 @@ def database(ctx: Context, block: n.Block) -> p.Database:
     for key in ("schema", "data"):
         text = ctx.string(s[key].value, key)
         paths[key] = ctx.resolve(text, block.span.file)
-        if not paths[key].exists():
+        try:
+            found = paths[key].exists()
+            if found:
+                _confined(ctx, paths[key], s[key].value.span)
+        except (OSError, ValueError) as exc:  # a name too long, a NUL byte, no permission
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise ctx.fail(
+                "file", f"{key} '{text[:80]}' is not a usable path ({reason})", s[key].span
+            ) from None
+        if not found:
             raise ctx.fail(
                 "file", f"{key} '{text}' not found (looked at {paths[key]})", s[key].span
             )
-        _confined(ctx, paths[key], s[key].value.span)
     result = p.Database(
         block.name, engine, dialect, str(paths["schema"]), str(paths["data"]), block.span
     )
